@@ -1,0 +1,84 @@
+"""`twilio-emulator serve ...` and `python -m app serve ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from app.settings import ENV_PREFIX, SettingsError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twilio-emulator",
+        description="A local emulator of Twilio's Conversations API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="start the emulator",
+        description=f"Start the emulator. Each flag overrides its {ENV_PREFIX}* variable.",
+    )
+    serve.add_argument("--host", help="address to bind (TWILIO_EMULATOR_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", help="port to bind, 0 for any free one (TWILIO_EMULATOR_PORT, default 8080)")
+    serve.add_argument(
+        "--database",
+        dest="database_url",
+        metavar="URL",
+        help="database URL (TWILIO_EMULATOR_DATABASE_URL, default sqlite:///./data/emulator.db)",
+    )
+    serve.add_argument(
+        "--fixtures",
+        metavar="PATH",
+        help="fixture file or folder, '' for none (TWILIO_EMULATOR_FIXTURES)",
+    )
+    serve.add_argument("--auth-mode", help="permissive or strict (TWILIO_EMULATOR_AUTH_MODE)")
+    serve.add_argument(
+        "--public-base-url",
+        metavar="URL",
+        help="base of url and links in resources (TWILIO_EMULATOR_PUBLIC_BASE_URL)",
+    )
+    serve.add_argument("--max-body-bytes", help="request body limit (TWILIO_EMULATOR_MAX_BODY_BYTES)")
+    serve.add_argument("--log-level", help="uvicorn log level (TWILIO_EMULATOR_LOG_LEVEL, default info)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = vars(build_parser().parse_args(argv))
+    arguments.pop("command")
+    try:
+        settings = load_settings(**arguments)
+    except SettingsError as exc:
+        print(f"twilio-emulator: {exc}", file=sys.stderr)
+        return 2
+
+    # Imported here so `--help` and a bad setting answer without loading the web stack.
+    import uvicorn
+
+    from app.fixtures import FixtureError
+    from app.main import create_app
+
+    try:
+        app = create_app(settings)
+    except FixtureError as exc:
+        print(f"twilio-emulator: invalid fixtures: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a database that cannot be opened, a folder that cannot be made
+        print(f"twilio-emulator: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level in ("debug", "trace"),
+        server_header=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Twilio Conversations resources, one folder each: router (HTTP), service (rules), models (storage)."""

@@ -1,0 +1,66 @@
+"""The Conversation Service table and the queries on it. Every query takes the account explicitly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, Session, SQLModel, col, delete, func, select
+
+
+class ConversationService(SQLModel, table=True):
+    __tablename__ = "conversation_service"
+
+    # A surrogate key gives listings a stable creation order and cheap keyset paging.
+    id: int | None = Field(default=None, primary_key=True)
+    sid: str = Field(unique=True, max_length=34)
+    account_sid: str = Field(index=True, max_length=34)
+    friendly_name: str
+    date_created: datetime
+    date_updated: datetime
+
+
+def get_service(session: Session, account_sid: str, sid: str) -> ConversationService | None:
+    statement = select(ConversationService).where(
+        ConversationService.sid == sid, ConversationService.account_sid == account_sid
+    )
+    return session.exec(statement).first()
+
+
+def get_service_any_account(session: Session, sid: str) -> ConversationService | None:
+    return session.exec(select(ConversationService).where(ConversationService.sid == sid)).first()
+
+
+def list_services_page(
+    session: Session,
+    account_sid: str,
+    size: int,
+    *,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    offset: int = 0,
+) -> list[ConversationService]:
+    """Up to `size` services in creation order: after a keyset position, before one, or at an offset."""
+    statement = select(ConversationService).where(ConversationService.account_sid == account_sid)
+    if before_id is not None:
+        statement = statement.where(col(ConversationService.id) < before_id)
+        rows = list(session.exec(statement.order_by(col(ConversationService.id).desc()).limit(size)))
+        return rows[::-1]
+    if after_id is not None:
+        statement = statement.where(col(ConversationService.id) > after_id)
+    else:
+        statement = statement.offset(offset)
+    return list(session.exec(statement.order_by(col(ConversationService.id)).limit(size)))
+
+
+def count_services(session: Session, account_sid: str | None = None) -> int:
+    statement = select(func.count()).select_from(ConversationService)
+    if account_sid is not None:
+        statement = statement.where(ConversationService.account_sid == account_sid)
+    return session.exec(statement).one()
+
+
+def delete_services(session: Session, account_sid: str | None) -> None:
+    statement = delete(ConversationService)
+    if account_sid is not None:
+        statement = statement.where(col(ConversationService.account_sid) == account_sid)
+    session.exec(statement)

@@ -1,0 +1,1 @@
+"""`/v1/Services/{ChatServiceSid}/Configuration/Webhooks`: a service's webhook configuration."""

@@ -1,0 +1,102 @@
+"""The rules of a service's webhook configuration: fetch, and validate-then-apply an update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from app.conversations.services.models import get_service
+from app.conversations.webhooks import rules
+from app.conversations.webhooks.models import ServiceWebhookConfiguration, get_configuration
+from app.twilio.errors import not_found
+from app.twilio.forms import FormParameters
+
+FIELDS = ("pre_webhook_url", "post_webhook_url", "filters", "method")
+
+
+@dataclass(frozen=True)
+class WebhookChanges:
+    """The fields an update names, already validated; fields it does not name are absent."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_form(cls, form: FormParameters) -> WebhookChanges:
+        values: dict[str, Any] = {}
+        if "PreWebhookUrl" in form:
+            values["pre_webhook_url"] = rules.checked_url(
+                form.last("PreWebhookUrl"),
+                parameter="PreWebhookUrl",
+                code=rules.INVALID_PRE_WEBHOOK_URL,
+            )
+        if "PostWebhookUrl" in form:
+            values["post_webhook_url"] = rules.checked_url(
+                form.last("PostWebhookUrl"),
+                parameter="PostWebhookUrl",
+                code=rules.INVALID_POST_WEBHOOK_URL,
+            )
+        if "Filters" in form:
+            values["filters"] = rules.checked_filters(form.all("Filters"))
+        if "Method" in form:
+            values["method"] = rules.checked_method(form.last("Method"))
+        return cls(values)
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> WebhookChanges:
+        """From a fixture's `webhooks` object, whose keys are the response's own names."""
+        values: dict[str, Any] = {}
+        if "pre_webhook_url" in document:
+            values["pre_webhook_url"] = rules.checked_url(
+                document["pre_webhook_url"] or "",
+                parameter="pre_webhook_url",
+                code=rules.INVALID_PRE_WEBHOOK_URL,
+            )
+        if "post_webhook_url" in document:
+            values["post_webhook_url"] = rules.checked_url(
+                document["post_webhook_url"] or "",
+                parameter="post_webhook_url",
+                code=rules.INVALID_POST_WEBHOOK_URL,
+            )
+        if "filters" in document:
+            filters = document["filters"]
+            values["filters"] = None if filters is None else rules.checked_filters(filters)
+        if "method" in document:
+            values["method"] = rules.checked_method(document["method"] or "")
+        return cls(values)
+
+
+def _require_service(session: Session, account_sid: str, chat_service_sid: str, path: str) -> None:
+    if get_service(session, account_sid, chat_service_sid) is None:
+        raise not_found(path)
+
+
+def fetch_configuration(
+    session: Session, account_sid: str, chat_service_sid: str, path: str
+) -> ServiceWebhookConfiguration:
+    """The service's configuration; a service never configured has every setting null."""
+    configuration = get_configuration(session, account_sid, chat_service_sid)
+    if configuration is not None:
+        return configuration
+    _require_service(session, account_sid, chat_service_sid, path)
+    return ServiceWebhookConfiguration(chat_service_sid=chat_service_sid, account_sid=account_sid)
+
+
+def apply_changes(
+    session: Session, account_sid: str, chat_service_sid: str, changes: WebhookChanges, path: str
+) -> ServiceWebhookConfiguration:
+    """Write the named fields; the caller's transaction makes it all-or-nothing."""
+    configuration = get_configuration(session, account_sid, chat_service_sid)
+    if configuration is None:
+        _require_service(session, account_sid, chat_service_sid, path)
+        configuration = ServiceWebhookConfiguration(
+            chat_service_sid=chat_service_sid, account_sid=account_sid
+        )
+    if not changes.values:
+        return configuration
+    for name, value in changes.values.items():
+        setattr(configuration, name, value)
+    session.add(configuration)
+    session.flush()
+    return configuration

@@ -1,0 +1,50 @@
+"""Typed dependencies, so a route's signature says what it needs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.db import Database
+from app.settings import Settings
+from app.twilio.errors import unauthenticated
+from app.twilio.forms import FormParameters, parse_form
+
+
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_account_sid(request: Request) -> str:
+    """The calling account, established by the edge middleware before routing."""
+    account_sid: str | None = request.scope.get("state", {}).get("account_sid")
+    if account_sid is None:
+        raise unauthenticated()
+    return account_sid
+
+
+async def get_form(request: Request) -> FormParameters:
+    body: bytes = request.scope.get("state", {}).get("body", b"")
+    return parse_form(request.headers.get("content-type"), body)
+
+
+async def get_page_base_url(request: Request) -> str:
+    """Where list-page URLs point: the emulator itself, so SDKs following them never reach Twilio."""
+    settings: Settings = request.app.state.settings
+    if settings.public_base_url:
+        return settings.public_base_url
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AccountSidDep = Annotated[str, Depends(get_account_sid)]
+FormDep = Annotated[FormParameters, Depends(get_form)]
+PageBaseUrlDep = Annotated[str, Depends(get_page_base_url)]

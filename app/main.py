@@ -1,0 +1,67 @@
+"""Builds the application: storage, fixtures, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.control.router import router as control_router
+from app.conversations.services.router import router as services_router
+from app.conversations.webhooks.router import router as webhooks_router
+from app.db import Database
+from app.fixtures import NamedDocument, apply_document, load_fixture_path
+from app.settings import Settings
+from app.twilio.errors import install_error_handlers
+from app.twilio.middleware import TwilioEdgeMiddleware
+
+
+def prepare_database(settings: Settings) -> tuple[Database, list[NamedDocument]]:
+    """Open the database, create the schema, and apply the start-up fixtures on top of what is there.
+
+    Raises FixtureError for a refused document, before the server listens.
+    """
+    database = Database(settings.database_url)
+    database.create_schema()
+    path = settings.fixture_path()
+    documents = load_fixture_path(path) if path is not None else []
+    with database.writing() as session:
+        for named in documents:
+            apply_document(session, named)
+    return database, documents
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database, documents = prepare_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Twilio Conversations emulator",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/_emulator/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.fixtures = documents
+    # Twilio answers 404 for a trailing slash; it never redirects.
+    app.router.redirect_slashes = False
+    install_error_handlers(app)
+    app.add_middleware(
+        TwilioEdgeMiddleware,
+        database=database,
+        strict_auth=settings.auth_mode == "strict",
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.include_router(services_router)
+    app.include_router(webhooks_router)
+    app.include_router(control_router)
+    return app

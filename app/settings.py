@@ -1,0 +1,94 @@
+"""Settings, read from `TWILIO_EMULATOR_*` environment variables; command-line flags override them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TWILIO_BASE_URL = "https://conversations.twilio.com"
+ENV_PREFIX = "TWILIO_EMULATOR_"
+
+AuthMode = Literal["permissive", "strict"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+def shipped_fixtures() -> Path:
+    """The shipped `fixtures/`: inside the wheel when installed, beside `app/` in a checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "_shipped_fixtures"
+    return installed if installed.is_dir() else package.parent / "fixtures"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./data/emulator.db",
+        description="SQLAlchemy URL of the database; a SQLite file's folder is created if missing.",
+    )
+    fixtures: str = Field(
+        default_factory=lambda: str(shipped_fixtures()),
+        description="A fixture JSON file or a folder of them, applied at start-up; empty for none.",
+    )
+    auth_mode: AuthMode = "permissive"
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base of `url` and `links` in resources; unset means Twilio's own host.",
+    )
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: LogLevel = "info"
+
+    @field_validator("auth_mode", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("is not a database URL such as sqlite:///./data/emulator.db") from exc
+        return value
+
+    @property
+    def resource_base_url(self) -> str:
+        """Where `url` and `links` in resource bodies point."""
+        return self.public_base_url or TWILIO_BASE_URL
+
+    def fixture_path(self) -> Path | None:
+        return Path(self.fixtures).expanduser() if self.fixtures.strip() else None
+
+
+class SettingsError(Exception):
+    """A setting with a bad value, described in one line that names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit values (from flags) winning."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        source = f"--{name.replace('_', '-')}" if name in given else f"{ENV_PREFIX}{name.upper()}"
+        raise SettingsError(f"invalid {source}: {error['msg']}") from None

@@ -1,0 +1,29 @@
+"""The headers Twilio puts on every response (contract §5)."""
+
+from __future__ import annotations
+
+from app.twilio import sids
+
+CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, DELETE, OPTIONS"),
+    (
+        b"access-control-allow-headers",
+        b"Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, "
+        b"If-Unmodified-Since",
+    ),
+    (b"access-control-expose-headers", b"ETag"),
+)
+
+
+def new_request_id() -> str:
+    return sids.new_sid(sids.REQUEST)
+
+
+def response_headers(request_id: str, seconds: float, concurrent: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"twilio-request-id", request_id.encode()),
+        (b"twilio-request-duration", f"{seconds:.3f}".encode()),
+        (b"twilio-concurrent-requests", str(concurrent).encode()),
+        *CORS_HEADERS,
+    ]
