@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 
 from app.db import Database
 from app.settings import Settings
-from app.twilio.errors import unauthenticated
+from app.twilio import sids
+from app.twilio.errors import not_found, unauthenticated
 from app.twilio.forms import FormParameters, parse_form
 
 
@@ -28,6 +29,13 @@ async def get_account_sid(request: Request) -> str:
     if account_sid is None:
         raise unauthenticated()
     return account_sid
+
+
+def checked_path_sid(request: Request, prefix: str, sid: str) -> str:
+    """A SID from the path; a malformed one is answered like an unknown one, 404."""
+    if not sids.is_sid(sid, prefix):
+        raise not_found(request.url.path)
+    return sid
 
 
 async def get_form(request: Request) -> FormParameters:

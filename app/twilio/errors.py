@@ -7,15 +7,12 @@ makes both official libraries raise a different exception class.
 from __future__ import annotations
 
 import json
-import logging
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-
-logger = logging.getLogger("app.errors")
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -123,13 +120,7 @@ async def _validation_error_handler(_: Request, exc: Exception) -> Response:
     return error_response(TwilioError(400, INVALID_PARAMETER, message))
 
 
-async def _unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    logger.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(generic_error(500))
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TwilioError, _twilio_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
-    app.add_exception_handler(Exception, _unexpected_error_handler)

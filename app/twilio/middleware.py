@@ -6,6 +6,7 @@ only then route and method (404, 405). The body is read here once and replayed t
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import MutableMapping
 from typing import Any
@@ -14,11 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db import Database
 from app.twilio.auth import authenticate
-from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError
+from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error
 from app.twilio.forms import read_body
 from app.twilio.headers import new_request_id, response_headers
 
 TWILIO_API_PREFIX = "/v1"
+
+logger = logging.getLogger("app.errors")
 
 
 def is_twilio_api(path: str) -> bool:
@@ -49,8 +52,21 @@ class TwilioEdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
+        response_started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
         try:
-            await self._handle(scope, receive, send_with_headers, state)
+            await self._handle(scope, receive, send_tracked, state)
+        except Exception:
+            # Anything unexpected: the detail goes to the log, the client gets the envelope, the server
+            # keeps serving. Handled here rather than by Starlette so the response keeps Twilio's headers.
+            logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if not response_started:
+                await _send_error(send_with_headers, generic_error(500))
         finally:
             self.in_flight -= 1
 

@@ -10,10 +10,9 @@ from starlette.responses import Response
 
 from app.conversations.services import service as rules
 from app.conversations.services.models import ConversationService
-from app.deps import AccountSidDep, DatabaseDep, FormDep, PageBaseUrlDep, SettingsDep
+from app.deps import AccountSidDep, DatabaseDep, FormDep, PageBaseUrlDep, SettingsDep, checked_path_sid
 from app.twilio import sids
 from app.twilio.clock import iso8601
-from app.twilio.errors import not_found
 from app.twilio.responses import TwilioJSONResponse, no_content
 
 router = APIRouter(prefix="/v1/Services", tags=["ConversationsV1Service"])
@@ -40,12 +39,6 @@ def service_json(service: ConversationService, base_url: str) -> dict[str, Any]:
         "url": url,
         "links": {name: f"{url}/{segment}" for name, segment in LINKS.items()},
     }
-
-
-def _checked_sid(request: Request, sid: str) -> str:
-    if not sids.is_sid(sid, sids.SERVICE):
-        raise not_found(request.url.path)
-    return sid
 
 
 @router.post("", operation_id="CreateService", status_code=201)
@@ -109,7 +102,7 @@ async def fetch_service(
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    sid = _checked_sid(request, Sid)
+    sid = checked_path_sid(request, sids.SERVICE, Sid)
     with database.reading() as session:
         service = rules.fetch_service(session, account_sid, sid, request.url.path)
     return TwilioJSONResponse(service_json(service, settings.resource_base_url))
@@ -119,7 +112,7 @@ async def fetch_service(
 async def delete_service(
     request: Request, Sid: str, account_sid: AccountSidDep, database: DatabaseDep
 ) -> Response:
-    sid = _checked_sid(request, Sid)
+    sid = checked_path_sid(request, sids.SERVICE, Sid)
     with database.writing() as session:
         rules.delete_service(session, account_sid, sid, request.url.path)
     return no_content()

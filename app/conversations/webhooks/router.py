@@ -9,9 +9,8 @@ from starlette.responses import Response
 
 from app.conversations.webhooks.models import ServiceWebhookConfiguration
 from app.conversations.webhooks.service import WebhookChanges, apply_changes, fetch_configuration
-from app.deps import AccountSidDep, DatabaseDep, FormDep, SettingsDep
+from app.deps import AccountSidDep, DatabaseDep, FormDep, SettingsDep, checked_path_sid
 from app.twilio import sids
-from app.twilio.errors import not_found
 from app.twilio.responses import TwilioJSONResponse
 
 router = APIRouter(prefix="/v1/Services/{ChatServiceSid}/Configuration", tags=["ConversationsV1Webhook"])
@@ -30,12 +29,6 @@ def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str
     }
 
 
-def _checked_sid(request: Request, sid: str) -> str:
-    if not sids.is_sid(sid, sids.SERVICE):
-        raise not_found(request.url.path)
-    return sid
-
-
 @router.get("/Webhooks", operation_id="FetchServiceWebhookConfiguration")
 async def fetch_webhooks(
     request: Request,
@@ -44,7 +37,7 @@ async def fetch_webhooks(
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    sid = _checked_sid(request, ChatServiceSid)
+    sid = checked_path_sid(request, sids.SERVICE, ChatServiceSid)
     with database.reading() as session:
         configuration = fetch_configuration(session, account_sid, sid, request.url.path)
     return TwilioJSONResponse(configuration_json(configuration, settings.resource_base_url))
@@ -59,7 +52,7 @@ async def update_webhooks(
     database: DatabaseDep,
     settings: SettingsDep,
 ) -> Response:
-    sid = _checked_sid(request, ChatServiceSid)
+    sid = checked_path_sid(request, sids.SERVICE, ChatServiceSid)
     # Validate every parameter before touching storage: an invalid request changes nothing.
     changes = WebhookChanges.from_form(form)
     with database.writing() as session:

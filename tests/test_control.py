@@ -1,0 +1,364 @@
+"""Contract §8 (health, reset, start-up fixtures) and §9 (settings and the CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import __version__
+from app.testing import EmulatorProcess, free_port
+from tests.conftest import (
+    DEMO_ACCOUNT,
+    DEMO_SERVICE,
+    REPO,
+    Server,
+    assert_twilio_error,
+    new_service,
+    start_server,
+    webhooks_path,
+)
+
+OTHER_ACCOUNT = "AC" + "4" * 32
+FIXTURE_ACCOUNT = "AC" + "a" * 32
+FIXTURE_SERVICE = "IS" + "a" * 32
+
+
+def test_health(emulator: Server) -> None:
+    answer = httpx.get(f"{emulator.base_url}/_emulator/health")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok", "version": __version__, "database": "sqlite"}
+
+
+def test_reset_wipes_everything_and_restores_the_fixtures(emulator: Server, api: httpx.Client) -> None:
+    pristine = emulator.snapshot()
+    created = new_service(api)
+    api.post(webhooks_path(DEMO_SERVICE), data={"Method": "GET", "Filters": "onMessageAdd"})
+    with emulator.client(OTHER_ACCOUNT, "t") as other:
+        new_service(other)
+    assert emulator.snapshot() != pristine
+    answer = httpx.post(f"{emulator.base_url}/_emulator/reset")
+    assert answer.status_code == 204
+    assert answer.content == b""
+    assert emulator.snapshot() == pristine
+    assert_twilio_error(api.get(f"/v1/Services/{created}"), 404, 20404)
+    assert api.get(webhooks_path(DEMO_SERVICE)).json()["method"] == "POST"
+
+
+def test_reset_of_one_account_leaves_the_others(emulator: Server, api: httpx.Client) -> None:
+    mine = new_service(api)
+    api.post(webhooks_path(DEMO_SERVICE), data={"Method": "GET"})
+    with emulator.client(OTHER_ACCOUNT, "t") as other:
+        theirs = new_service(other)
+        answer = httpx.post(f"{emulator.base_url}/_emulator/reset", params={"account_sid": DEMO_ACCOUNT})
+        assert answer.status_code == 204
+        assert other.get(f"/v1/Services/{theirs}").status_code == 200
+    assert_twilio_error(api.get(f"/v1/Services/{mine}"), 404, 20404)
+    # The demo account's own fixtures are back.
+    assert api.get(webhooks_path(DEMO_SERVICE)).json()["method"] == "POST"
+
+
+@pytest.mark.parametrize("account_sid", ["nope", "AC123", "IS" + "0" * 32])
+def test_reset_with_a_malformed_account_is_refused(
+    emulator: Server, api: httpx.Client, account_sid: str
+) -> None:
+    new_service(api)
+    before = emulator.snapshot()
+    answer = httpx.post(f"{emulator.base_url}/_emulator/reset", params={"account_sid": account_sid})
+    assert_twilio_error(answer, 400, 20002)
+    assert emulator.snapshot() == before
+
+
+def write_fixture(folder: Path, name: str, document: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(document))
+    return path
+
+
+GOOD_DOCUMENT = {
+    "accounts": [{"sid": FIXTURE_ACCOUNT, "auth_token": "fixture-token"}],
+    "services": [
+        {
+            "sid": FIXTURE_SERVICE,
+            "account_sid": FIXTURE_ACCOUNT,
+            "friendly_name": "From a fixture",
+            "webhooks": {"pre_webhook_url": "https://pre.example.com/", "method": "get", "filters": []},
+        }
+    ],
+}
+
+
+def test_a_folder_of_fixtures_is_applied_in_name_order(tmp_path: Path) -> None:
+    folder = tmp_path / "fixtures"
+    write_fixture(folder, "10-base.json", GOOD_DOCUMENT)
+    write_fixture(
+        folder,
+        "20-override.json",
+        {
+            "services": [
+                {"sid": FIXTURE_SERVICE, "account_sid": FIXTURE_ACCOUNT, "webhooks": {"method": "POST"}}
+            ]
+        },
+    )
+    (folder / "notes.txt").write_text("not a fixture")
+    running = start_server(tmp_path, fixtures=folder, auth_mode="strict")
+    try:
+        with running.client(FIXTURE_ACCOUNT, "fixture-token") as api:
+            assert api.get(webhooks_path(FIXTURE_SERVICE)).json() == {
+                "account_sid": FIXTURE_ACCOUNT,
+                "chat_service_sid": FIXTURE_SERVICE,
+                "pre_webhook_url": "https://pre.example.com/",
+                "post_webhook_url": None,
+                "filters": [],
+                "method": "POST",
+                "url": f"https://conversations.twilio.com/v1/Services/{FIXTURE_SERVICE}/Configuration/Webhooks",
+            }
+            assert api.get(f"/v1/Services/{FIXTURE_SERVICE}").json()["friendly_name"] == "From a fixture"
+            # Only the fixtures' account exists: the shipped demo is not loaded when another path is given.
+        with running.client(DEMO_ACCOUNT, "demo-auth-token") as demo:
+            assert demo.get("/v1/Services").status_code == 401
+    finally:
+        running.process.stop()
+
+
+def test_empty_fixtures_setting_loads_nothing(tmp_path: Path) -> None:
+    running = start_server(tmp_path, fixtures="")
+    try:
+        assert running.snapshot()["conversation_service"] == []
+        with running.client() as api:
+            assert api.get("/v1/Services").json()["services"] == []
+    finally:
+        running.process.stop()
+
+
+BAD_DOCUMENTS = [
+    ({"services": [{"sid": "IS1", "account_sid": FIXTURE_ACCOUNT, "friendly_name": "x"}]}, "services[0].sid"),
+    ({"accounts": [{"sid": FIXTURE_ACCOUNT, "token": "typo"}]}, "accounts[0].token"),
+    (
+        {"api_keys": [{"sid": "SK" + "1" * 32, "secret": "", "account_sid": FIXTURE_ACCOUNT}]},
+        "api_keys[0].secret",
+    ),
+    ({"services": [{"sid": FIXTURE_SERVICE, "account_sid": FIXTURE_ACCOUNT}]}, "services[0]"),
+    (
+        {
+            "services": [
+                {
+                    "sid": FIXTURE_SERVICE,
+                    "account_sid": FIXTURE_ACCOUNT,
+                    "friendly_name": "x",
+                    "webhooks": {"filters": ["onNothing"]},
+                }
+            ]
+        },
+        "services[0]",
+    ),
+    (
+        {
+            "services": [
+                {
+                    "sid": FIXTURE_SERVICE,
+                    "account_sid": FIXTURE_ACCOUNT,
+                    "friendly_name": "x",
+                    "webhooks": {"post_webhook_url": "ftp://x"},
+                }
+            ]
+        },
+        "services[0]",
+    ),
+    ({"services": "not a list"}, "services"),
+    ({"unknown_section": []}, "unknown_section"),
+]
+
+
+@pytest.mark.parametrize(("document", "entry"), BAD_DOCUMENTS)
+def test_a_bad_start_up_fixture_stops_start_up_naming_the_entry(
+    tmp_path: Path, document: dict[str, Any], entry: str
+) -> None:
+    path = write_fixture(tmp_path, "bad.json", document)
+    database = tmp_path / "db.sqlite"
+    result = run_cli(
+        "serve", "--port", str(free_port()), "--database", f"sqlite:///{database}", "--fixtures", str(path)
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(path) in lines[0]
+    assert entry in lines[0]
+
+
+def test_a_refused_document_changes_nothing(tmp_path: Path) -> None:
+    # The second entry is bad, so the first must not have been written either.
+    document = {
+        "accounts": [{"sid": FIXTURE_ACCOUNT}],
+        "services": [
+            {"sid": FIXTURE_SERVICE, "account_sid": FIXTURE_ACCOUNT, "friendly_name": "ok"},
+            {"sid": "IS" + "b" * 32, "account_sid": FIXTURE_ACCOUNT, "friendly_name": "x" * 300},
+        ],
+    }
+    path = write_fixture(tmp_path / "f", "bad.json", document)
+    database = tmp_path / "db.sqlite"
+    result = run_cli(
+        "serve", "--port", str(free_port()), "--database", f"sqlite:///{database}", "--fixtures", str(path)
+    )
+    assert result.returncode == 2
+    assert "services[1]" in result.stderr
+    running = start_server(tmp_path, fixtures="")
+    try:
+        assert running.snapshot()["conversation_service"] == []
+        assert running.snapshot()["account"] == []
+    finally:
+        running.process.stop()
+
+
+def test_start_up_fixtures_are_applied_on_top_of_existing_state(tmp_path: Path) -> None:
+    folder = tmp_path / "fixtures"
+    write_fixture(folder, "demo.json", GOOD_DOCUMENT)
+    running = start_server(tmp_path, fixtures=folder)
+    try:
+        with running.client(FIXTURE_ACCOUNT, "fixture-token") as api:
+            extra = new_service(api, "made at run time")
+            api.post(webhooks_path(FIXTURE_SERVICE), data={"PostWebhookUrl": "https://post.example.com/"})
+    finally:
+        running.process.stop()
+    running = start_server(tmp_path, fixtures=folder)
+    try:
+        with running.client(FIXTURE_ACCOUNT, "fixture-token") as api:
+            assert api.get(f"/v1/Services/{extra}").status_code == 200
+            body = api.get(webhooks_path(FIXTURE_SERVICE)).json()
+        # Named by the fixture: set again. Not named: kept.
+        assert body["method"] == "GET"
+        assert body["post_webhook_url"] == "https://post.example.com/"
+    finally:
+        running.process.stop()
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_EMULATOR_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd or REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "named"),
+    [
+        ({"TWILIO_EMULATOR_PORT": "eighty"}, [], "TWILIO_EMULATOR_PORT"),
+        ({"TWILIO_EMULATOR_PORT": "70000"}, [], "TWILIO_EMULATOR_PORT"),
+        ({}, ["--port", "-5"], "--port"),
+        ({"TWILIO_EMULATOR_AUTH_MODE": "lax"}, [], "TWILIO_EMULATOR_AUTH_MODE"),
+        ({}, ["--auth-mode", "open"], "--auth-mode"),
+        ({"TWILIO_EMULATOR_MAX_BODY_BYTES": "0"}, [], "TWILIO_EMULATOR_MAX_BODY_BYTES"),
+        ({"TWILIO_EMULATOR_PUBLIC_BASE_URL": "ftp://x"}, [], "TWILIO_EMULATOR_PUBLIC_BASE_URL"),
+        ({}, ["--database", "not a url"], "--database"),
+        ({"TWILIO_EMULATOR_LOG_LEVEL": "loud"}, [], "TWILIO_EMULATOR_LOG_LEVEL"),
+        ({}, ["--fixtures", "/no/such/fixtures"], "/no/such/fixtures"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
+    env: dict[str, str], args: list[str], named: str
+) -> None:
+    result = run_cli("serve", *args, env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0]
+
+
+def test_a_flag_wins_over_its_variable(tmp_path: Path) -> None:
+    process = EmulatorProcess(
+        tmp_path / "db.sqlite",
+        fixtures="",
+        env={"TWILIO_EMULATOR_PORT": "1", "TWILIO_EMULATOR_AUTH_MODE": "strict"},
+    )
+    process.extra_args = ["--auth-mode", "permissive"]
+    with process:
+        # Started on the flag's port (the variable says 1) and in the flag's auth mode.
+        answer = httpx.get(f"{process.base_url}/v1/Services", auth=("AC" + "5" * 32, "any"))
+        assert answer.status_code == 200
+
+
+def serve_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """`python -m app serve` run from `folder` with only the given TWILIO_EMULATOR_* variables."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_EMULATOR_")}
+    environment.update(env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", *args],
+        cwd=folder,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for_health(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_emulator/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.02)
+    pytest.fail(f"no emulator answered on port {port}")
+
+
+def test_settings_come_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        "TWILIO_EMULATOR_PORT": str(port),
+        "TWILIO_EMULATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'env.db'}",
+        "TWILIO_EMULATOR_FIXTURES": "",
+        "TWILIO_EMULATOR_AUTH_MODE": "strict",
+        "TWILIO_EMULATOR_PUBLIC_BASE_URL": "http://public.example",
+    }
+    server = serve_in(tmp_path, env)
+    try:
+        wait_for_health(port)
+        # Strict mode with no fixtures: nobody is known.
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/Services", auth=(DEMO_ACCOUNT, "demo-auth-token"))
+        assert answer.status_code == 401
+        assert (tmp_path / "env.db").exists()
+        assert not (tmp_path / "data").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_default_database_is_created_under_data(tmp_path: Path) -> None:
+    port = free_port()
+    server = serve_in(tmp_path, {}, "--port", str(port))
+    try:
+        wait_for_health(port)
+        answer = httpx.get(
+            f"http://127.0.0.1:{port}/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks",
+            auth=(DEMO_ACCOUNT, "demo-auth-token"),
+        )
+        assert answer.status_code == 200
+        assert answer.json()["chat_service_sid"] == DEMO_SERVICE
+        assert (tmp_path / "data" / "emulator.db").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_cli_help_lists_every_flag() -> None:
+    result = run_cli("serve", "--help")
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--database", "--fixtures", "--auth-mode", "--public-base-url"):
+        assert flag in result.stdout
