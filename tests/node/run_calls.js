@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Runs a list of Conversations calls through the official twilio Node library (6.3.1) against the
+// emulator and prints one JSON document on stdout; tests/test_node_sdk.py asserts on it.
+//
+//   EMULATOR_BASE_URL=http://127.0.0.1:PORT TWILIO_USERNAME=AC... TWILIO_PASSWORD=... \
+//   [TWILIO_ACCOUNT=AC...] node run_calls.js '<steps as JSON>'
+//
+// A step is {"call": NAME, ...}; NAME is one of
+//   webhooks.fetch   {"service": sid}
+//   webhooks.update  {"service": sid, "params": {...}}   (params as the library takes them, camelCase)
+//   services.create  {"params": {"friendlyName": ...}}
+//   services.fetch   {"sid": sid}
+//   services.remove  {"sid": sid}
+//   services.list    {"params": {"pageSize": ..., "limit": ...}}
+// A string "$N.key" in "service" or "sid" is the value `key` of step N's result (e.g. "$0.sid").
+//
+// Output: {"version": "<twilio version>", "results": [...]}, one result per step:
+//   {"ok": true, "value": <instance.toJSON(), or the list of them, or the boolean of remove>,
+//    "requests": [{"method", "url", "authorization", "body"}]}
+//   {"ok": false, "error": {"name", "status", "code", "message", "moreInfo"}, "requests": [...]}
+// where "requests" are the HTTP requests the library sent for that step, the body exactly as sent.
+"use strict";
+
+const twilio = require("twilio");
+const twilioVersion = require("twilio/package.json").version;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    process.stderr.write(`run_calls.js: environment variable ${name} is not set\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function resolve(value, results) {
+  if (typeof value !== "string" || !value.startsWith("$")) {
+    return value;
+  }
+  const [index, key] = value.slice(1).split(".");
+  const earlier = results[Number(index)];
+  if (!earlier || !earlier.ok) {
+    throw new Error(`step reference ${value} points at a step that did not succeed`);
+  }
+  return earlier.value[key];
+}
+
+function describeError(error) {
+  return {
+    name: error && error.constructor ? error.constructor.name : typeof error,
+    status: error.status === undefined ? null : error.status,
+    code: error.code === undefined ? null : error.code,
+    message: error.message === undefined ? null : error.message,
+    moreInfo: error.moreInfo === undefined ? null : error.moreInfo,
+  };
+}
+
+async function perform(conversations, step, results) {
+  const services = conversations.v1.services;
+  switch (step.call) {
+    case "webhooks.fetch":
+      return (await services(resolve(step.service, results)).configuration.webhooks().fetch()).toJSON();
+    case "webhooks.update":
+      return (
+        await services(resolve(step.service, results)).configuration.webhooks().update(step.params || {})
+      ).toJSON();
+    case "services.create":
+      return (await services.create(step.params)).toJSON();
+    case "services.fetch":
+      return (await services(resolve(step.sid, results)).fetch()).toJSON();
+    case "services.remove":
+      return await services(resolve(step.sid, results)).remove();
+    case "services.list":
+      return (await services.list(step.params || {})).map((service) => service.toJSON());
+    default:
+      throw new Error(`unknown call ${JSON.stringify(step.call)}`);
+  }
+}
+
+async function main() {
+  const baseUrl = required("EMULATOR_BASE_URL");
+  const username = required("TWILIO_USERNAME");
+  const password = required("TWILIO_PASSWORD");
+  const options = process.env.TWILIO_ACCOUNT ? { accountSid: process.env.TWILIO_ACCOUNT } : {};
+  const steps = JSON.parse(process.argv[2] || "[]");
+
+  const client = twilio(username, password, options);
+  client.conversations.baseUrl = baseUrl;
+
+  // Record every request as it goes on the wire (the body already form-encoded by the library).
+  let sent = [];
+  client.httpClient.axios.interceptors.request.use((config) => {
+    const headers = config.headers || {};
+    sent.push({
+      method: String(config.method).toUpperCase(),
+      url: client.httpClient.axios.getUri(config),
+      authorization: headers.Authorization || headers.authorization || null,
+      body: config.data === undefined ? null : config.data,
+    });
+    return config;
+  });
+
+  const results = [];
+  for (const step of steps) {
+    sent = [];
+    try {
+      const value = await perform(client.conversations, step, results);
+      results.push({ ok: true, value, requests: sent });
+    } catch (error) {
+      results.push({ ok: false, error: describeError(error), requests: sent });
+    }
+  }
+  process.stdout.write(JSON.stringify({ version: twilioVersion, results }) + "\n");
+}
+
+main().catch((error) => {
+  process.stderr.write(`run_calls.js: ${error && error.stack ? error.stack : error}\n`);
+  process.exit(1);
+});
