@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-body-bytes", help="request body limit (TWILIO_EMULATOR_MAX_BODY_BYTES)")
     serve.add_argument("--log-level", help="uvicorn log level (TWILIO_EMULATOR_LOG_LEVEL, default info)")
+    serve.add_argument("--journal-size", help="requests kept in the journal (TWILIO_EMULATOR_JOURNAL_SIZE)")
+    serve.add_argument(
+        "--delivery-log-size", help="webhook deliveries kept (TWILIO_EMULATOR_DELIVERY_LOG_SIZE)"
+    )
+    serve.add_argument(
+        "--webhook-timeout", help="seconds to wait for a pre-event hook (TWILIO_EMULATOR_WEBHOOK_TIMEOUT)"
+    )
+    serve.add_argument("--admin-token", help="token for /_emulator/ calls (TWILIO_EMULATOR_ADMIN_TOKEN)")
     return parser
 
 

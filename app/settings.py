@@ -42,6 +42,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: LogLevel = "info"
+    journal_size: int = Field(
+        default=1000, ge=0, description="Requests kept in the request journal; 0 turns it off."
+    )
+    delivery_log_size: int = Field(
+        default=1000, ge=0, description="Webhook deliveries kept in the delivery log; 0 turns it off."
+    )
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds a pre-event webhook is waited for."
+    )
+    admin_token: str | None = Field(
+        default=None, description="When set, /_emulator/ calls (but health) need `Bearer <token>`."
+    )
 
     @field_validator("auth_mode", "log_level", mode="before")
     @classmethod
