@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.fixtures import FixtureError
     from app.main import create_app
+    from app.twilio.protocol import TwilioHttpToolsProtocol
 
     try:
         app = create_app(settings)
@@ -84,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=settings.log_level in ("debug", "trace"),
         server_header=False,
+        http=TwilioHttpToolsProtocol,
     )
     return 0
 

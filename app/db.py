@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, text
 
 # The tables register themselves on SQLModel.metadata when imported.
 from app.accounts import models as _accounts  # noqa: F401
+from app.conversations.configuration import models as _configuration  # noqa: F401
 from app.conversations.services import models as _services  # noqa: F401
 from app.conversations.webhooks import models as _webhooks  # noqa: F401
 
@@ -32,11 +34,14 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.backend = self.url.get_backend_name()
-        connect_args: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if self.backend == "sqlite":
             _ensure_sqlite_folder(self.url.database)
-            connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
+            options["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+            if self.url.database in (None, "", ":memory:"):
+                # An in-memory database lives in its connection: every session must share that one.
+                options["poolclass"] = StaticPool
+        self.engine: Engine = create_engine(url, **options)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})

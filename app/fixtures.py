@@ -184,8 +184,10 @@ def _apply_service(session: Session, entry: ServiceEntry, where: str) -> None:
                 date_updated=moment,
             )
         elif "friendly_name" in entry.model_fields_set:
-            service.friendly_name = checked_friendly_name(entry.friendly_name)
-            service.date_updated = now()
+            name = checked_friendly_name(entry.friendly_name)
+            if name != service.friendly_name:  # idempotent: applying the same document changes nothing
+                service.friendly_name = name
+                service.date_updated = now()
         ensure_account(session, entry.account_sid)
         session.add(service)
         session.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,17 +38,28 @@ def test_health(emulator: Server) -> None:
     assert answer.json() == {"status": "ok", "version": __version__, "database": "sqlite"}
 
 
+def without_times(snapshot: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """A snapshot with its timestamps blanked: a reset re-creates the fixtures with new dates."""
+    timestamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    return {
+        table: [
+            tuple("<time>" if isinstance(v, str) and timestamp.match(v) else v for v in row) for row in rows
+        ]
+        for table, rows in snapshot.items()
+    }
+
+
 def test_reset_wipes_everything_and_restores_the_fixtures(emulator: Server, api: httpx.Client) -> None:
-    pristine = emulator.snapshot()
+    pristine = without_times(emulator.snapshot())
     created = new_service(api)
     api.post(webhooks_path(DEMO_SERVICE), data={"Method": "GET", "Filters": "onMessageAdd"})
     with emulator.client(OTHER_ACCOUNT, "t") as other:
         new_service(other)
-    assert emulator.snapshot() != pristine
+    assert without_times(emulator.snapshot()) != pristine
     answer = httpx.post(f"{emulator.base_url}/_emulator/reset")
     assert answer.status_code == 204
     assert answer.content == b""
-    assert emulator.snapshot() == pristine
+    assert without_times(emulator.snapshot()) == pristine
     assert_twilio_error(api.get(f"/v1/Services/{created}"), 404, 20404)
     assert api.get(webhooks_path(DEMO_SERVICE)).json()["method"] == "POST"
 
@@ -362,3 +374,15 @@ def test_cli_help_lists_every_flag() -> None:
     assert result.returncode == 0
     for flag in ("--host", "--port", "--database", "--fixtures", "--auth-mode", "--public-base-url"):
         assert flag in result.stdout
+
+
+def test_an_in_memory_database_serves_and_keeps_state_while_running() -> None:
+    with (
+        EmulatorProcess("sqlite:///:memory:", fixtures=REPO / "fixtures") as process,
+        httpx.Client(base_url=process.base_url, auth=(DEMO_ACCOUNT, "demo-auth-token")) as api,
+    ):
+        sid = new_service(api, "in memory")
+        assert api.post(webhooks_path(sid), data={"Method": "GET"}).json()["method"] == "GET"
+        assert [s["sid"] for s in api.get("/v1/Services").json()["services"]] == [DEMO_SERVICE, sid]
+        assert httpx.post(f"{process.base_url}/_emulator/reset").status_code == 204
+        assert [s["sid"] for s in api.get("/v1/Services").json()["services"]] == [DEMO_SERVICE]
