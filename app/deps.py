@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.control.faults import FaultQueue
 from app.db import Database
 from app.settings import Settings
 from app.twilio import sids
@@ -39,8 +41,23 @@ def checked_path_sid(request: Request, prefix: str, sid: str) -> str:
 
 
 async def get_form(request: Request) -> FormParameters:
-    body: bytes = request.scope.get("state", {}).get("body", b"")
-    return parse_form(request.headers.get("content-type"), body)
+    state = request.scope.setdefault("state", {})
+    form = parse_form(state.get("content_type"), state.get("body", b""))
+    state["form"] = form  # the journal records these parameters without parsing them again
+    return form
+
+
+async def inject_faults(request: Request) -> None:
+    """Runs after routing and before the resource's own validation, as the contract orders it."""
+    faults: FaultQueue = request.app.state.emulator.faults
+    fault = faults.take(request.method, request.url.path, request.scope["state"].get("account_sid"))
+    if fault is None:
+        return
+    if fault.delay_ms:
+        await asyncio.sleep(fault.delay_ms / 1000)
+    error = fault.error()
+    if error is not None:
+        raise error
 
 
 async def get_page_base_url(request: Request) -> str:
@@ -56,3 +73,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AccountSidDep = Annotated[str, Depends(get_account_sid)]
 FormDep = Annotated[FormParameters, Depends(get_form)]
 PageBaseUrlDep = Annotated[str, Depends(get_page_base_url)]
+# Every Twilio API router declares these, so injected faults reach every Twilio route and no other.
+TWILIO_ROUTE_DEPENDENCIES = [Depends(inject_faults)]

@@ -8,10 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
+from app.control.faults import FaultQueue
+from app.control.journal import RequestJournal
 from app.control.router import router as control_router
+from app.control.state import EmulatorState
+from app.conversations.configuration.router import router as configuration_router
 from app.conversations.services.router import router as services_router
 from app.conversations.webhooks.router import router as webhooks_router
 from app.db import Database
+from app.deliveries.log import DeliveryLog
+from app.deliveries.router import router as deliveries_router
 from app.fixtures import NamedDocument, apply_document, load_fixture_path
 from app.settings import Settings
 from app.twilio.errors import install_error_handlers
@@ -49,9 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/_emulator/docs",
         redoc_url=None,
     )
+    emulator = EmulatorState(
+        database=database,
+        fixtures=documents,
+        journal=RequestJournal(settings.journal_size),
+        faults=FaultQueue(),
+        deliveries=DeliveryLog(settings.delivery_log_size),
+    )
     app.state.settings = settings
     app.state.database = database
-    app.state.fixtures = documents
+    app.state.emulator = emulator
     # Twilio answers 404 for a trailing slash; it never redirects.
     app.router.redirect_slashes = False
     install_error_handlers(app)
@@ -60,8 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database=database,
         strict_auth=settings.auth_mode == "strict",
         max_body_bytes=settings.max_body_bytes,
+        journal=emulator.journal,
+        last_auth_tokens=emulator.last_auth_tokens,
+        admin_token=settings.admin_token,
     )
     app.include_router(services_router)
     app.include_router(webhooks_router)
+    app.include_router(configuration_router)
     app.include_router(control_router)
+    app.include_router(deliveries_router)
     return app

@@ -12,6 +12,8 @@ import pytest
 
 from app.testing import EmulatorProcess
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_FIXTURES = REPO / "fixtures"
 

@@ -100,6 +100,7 @@ def run_node(
     username: str = DEMO_ACCOUNT,
     password: str = DEMO_TOKEN,
     account: str | None = None,
+    auto_retry: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run the steps in one Node process; one result per step."""
     # No TWILIO_* from the caller's environment: a region or edge would rewrite the host (§6).
@@ -107,6 +108,8 @@ def run_node(
     env.update(EMULATOR_BASE_URL=server.base_url, TWILIO_USERNAME=username, TWILIO_PASSWORD=password)
     if account is not None:
         env["TWILIO_ACCOUNT"] = account
+    if auto_retry is not None:
+        env["TWILIO_AUTO_RETRY"] = str(auto_retry)
     completed = subprocess.run(
         [node, str(RUNNER), json.dumps(steps)],
         cwd=NODE_DIR,
@@ -454,3 +457,30 @@ def test_unknown_api_key_is_401(node: str, emulator: Server) -> None:
     for result in results:
         assert rest_error(result, 401, 20003)["message"] == "Authenticate"
     assert emulator.snapshot() == before
+
+
+def test_auto_retry_rides_out_injected_429s(node: str, emulator: Server) -> None:
+    """Twilio's own retry logic (autoRetry) works against an injected rate limit, as against Twilio."""
+    fault = httpx.post(
+        f"{emulator.base_url}/_emulator/faults",
+        json={
+            "method": "GET",
+            "path": "/v1/Services/*/Configuration/Webhooks",
+            "status": 429,
+            "times": 2,
+            "retry_after": 0,
+        },
+    )
+    assert fault.status_code == 201
+    [fetched] = run_node(node, emulator, [{"call": "webhooks.fetch", "service": DEMO_SERVICE}], auto_retry=3)
+    assert value(fetched) == DEMO_WEBHOOKS
+    journal = httpx.get(f"{emulator.base_url}/_emulator/requests", params={"method": "GET"}).json()
+    assert [entry["status"] for entry in journal["requests"]] == [429, 429, 200]
+    assert httpx.get(f"{emulator.base_url}/_emulator/faults").json() == {"faults": []}
+
+
+def test_without_auto_retry_the_429_reaches_the_caller(node: str, emulator: Server) -> None:
+    httpx.post(f"{emulator.base_url}/_emulator/faults", json={"path": "/v1/Services", "status": 429})
+    [listed] = run_node(node, emulator, [{"call": "services.list", "params": {}}])
+    error = rest_error(listed, 429, 20429)
+    assert error["message"] == "Too Many Requests"

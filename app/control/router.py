@@ -1,18 +1,59 @@
-"""`/_emulator/health` and `/_emulator/reset`."""
+"""`/_emulator/`: health, reset, fixtures at run time, the request journal and injected faults."""
 
 from __future__ import annotations
 
+import json
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import Response
 
 from app import __version__
 from app.control import state
+from app.control.faults import FAULT_METHODS, FaultQueue
+from app.control.journal import RequestJournal
 from app.deps import DatabaseDep
+from app.fixtures import FixtureError, apply_document, parse_document
 from app.twilio import sids
-from app.twilio.errors import INVALID_PARAMETER, TwilioError
+from app.twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
 from app.twilio.responses import TwilioJSONResponse, no_content
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator control"])
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _invalid(message: str) -> TwilioError:
+    return TwilioError(400, INVALID_PARAMETER, message)
+
+
+def _account_filter(value: str | None) -> str | None:
+    if value is not None and not sids.is_sid(value, sids.ACCOUNT):
+        raise _invalid("Invalid account_sid: must be AC followed by 32 hex digits")
+    return value
+
+
+def _json_body(request: Request) -> Any:
+    body: bytes = request.scope["state"].get("body", b"")
+    try:
+        return json.loads(body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TwilioError(400, MISSING_PARAMETER, f"The body is not a JSON document: {exc}") from None
+
+
+def _parse(model: type[Model], data: Any) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        raise TwilioError(400, MISSING_PARAMETER, f"Invalid {where}: {error['msg']}") from None
+
+
+def _emulator_state(request: Request) -> state.EmulatorState:
+    emulator_state: state.EmulatorState = request.app.state.emulator
+    return emulator_state
 
 
 @router.get("/health", operation_id="EmulatorHealth")
@@ -22,9 +63,90 @@ async def health(database: DatabaseDep) -> Response:
 
 
 @router.post("/reset", operation_id="EmulatorReset", status_code=204)
-async def reset(request: Request, database: DatabaseDep) -> Response:
-    account_sid = request.query_params.get("account_sid")
-    if account_sid is not None and not sids.is_sid(account_sid, sids.ACCOUNT):
-        raise TwilioError(400, INVALID_PARAMETER, "Invalid account_sid: must be AC followed by 32 hex digits")
-    state.reset(database, request.app.state.fixtures, account_sid)
+async def reset(request: Request) -> Response:
+    account_sid = _account_filter(request.query_params.get("account_sid"))
+    state.reset(_emulator_state(request), account_sid)
+    return no_content()
+
+
+@router.post("/fixtures", operation_id="EmulatorApplyFixtures", status_code=204)
+async def apply_fixtures(request: Request, database: DatabaseDep) -> Response:
+    """Apply one fixture document now; refused whole, naming the entry, if any entry is bad."""
+    try:
+        named = parse_document(_json_body(request), "fixture")
+        with database.writing() as session:
+            apply_document(session, named)
+    except FixtureError as exc:
+        raise TwilioError(400, MISSING_PARAMETER, str(exc)) from None
+    return no_content()
+
+
+@router.get("/requests", operation_id="EmulatorListRequests")
+async def list_requests(request: Request) -> Response:
+    query = request.query_params
+    limit = query.get("limit")
+    if limit is not None and (not limit.isascii() or not limit.isdigit()):
+        raise _invalid("Invalid limit: must be a non-negative integer")
+    journal: RequestJournal = _emulator_state(request).journal
+    entries = journal.entries(
+        method=query.get("method"),
+        path=query.get("path"),
+        account_sid=_account_filter(query.get("account_sid")),
+        limit=int(limit) if limit is not None else None,
+    )
+    return TwilioJSONResponse({"requests": [entry.as_json() for entry in entries]})
+
+
+@router.delete("/requests", operation_id="EmulatorClearRequests", status_code=204)
+async def clear_requests(request: Request) -> Response:
+    _emulator_state(request).journal.clear()
+    return no_content()
+
+
+class FaultRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    method: str = "*"
+    path: str = "*"
+    account_sid: str | None = None
+    status: int | None = Field(default=None, ge=400, le=599)
+    code: int | None = Field(default=None, ge=1)
+    times: int = Field(default=1, ge=1)
+    delay_ms: int = Field(default=0, ge=0, le=600_000)
+    retry_after: int | None = Field(default=None, ge=0)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value.upper() not in FAULT_METHODS:
+            raise ValueError(f"must be one of {', '.join(FAULT_METHODS)}")
+        return value.upper()
+
+    @field_validator("account_sid")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not sids.is_sid(value, sids.ACCOUNT):
+            raise ValueError("must be AC followed by 32 hex digits")
+        return value
+
+
+@router.post("/faults", operation_id="EmulatorAddFault", status_code=201)
+async def add_fault(request: Request) -> Response:
+    fault_request = _parse(FaultRequest, _json_body(request))
+    if fault_request.status is None and fault_request.delay_ms == 0:
+        raise TwilioError(400, MISSING_PARAMETER, "A fault needs a status, a delay_ms, or both")
+    faults: FaultQueue = _emulator_state(request).faults
+    fault = faults.add(**fault_request.model_dump())
+    return TwilioJSONResponse(fault.as_json(), status_code=201)
+
+
+@router.get("/faults", operation_id="EmulatorListFaults")
+async def list_faults(request: Request) -> Response:
+    faults = _emulator_state(request).faults.pending()
+    return TwilioJSONResponse({"faults": [fault.as_json() for fault in faults]})
+
+
+@router.delete("/faults", operation_id="EmulatorClearFaults", status_code=204)
+async def clear_faults(request: Request) -> Response:
+    _emulator_state(request).faults.clear()
     return no_content()

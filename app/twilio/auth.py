@@ -48,9 +48,13 @@ def _account_for_key(session: Session, key_sid: str, secret: str, strict: bool) 
     return key.account_sid
 
 
-def authenticate(database: Database, strict: bool, header: str | None) -> str:
-    """The SID of the calling account, or a 401 `TwilioError`."""
-    credentials = parse_basic(header)
+def authenticate(
+    database: Database,
+    strict: bool,
+    credentials: tuple[str, str] | None,
+    last_tokens: dict[str, str] | None = None,
+) -> str:
+    """The SID of the calling account, or a 401 `TwilioError`; an account's token goes in `last_tokens`."""
     if credentials is None:
         raise unauthenticated()
     username, password = credentials
@@ -66,12 +70,13 @@ def authenticate(database: Database, strict: bool, header: str | None) -> str:
         raise unauthenticated()
     with database.reading() as session:
         account = get_account(session, username)
-        if account is not None:
-            if strict and not _same_secret(password, account.auth_token):
-                raise unauthenticated()
-            return username
-    if strict:
+    if account is not None and strict and not _same_secret(password, account.auth_token):
         raise unauthenticated()
-    with database.writing() as session:
-        ensure_account(session, username)
+    if account is None:
+        if strict:
+            raise unauthenticated()
+        with database.writing() as session:
+            ensure_account(session, username)
+    if last_tokens is not None:
+        last_tokens[username] = password
     return username

@@ -13,3 +13,8 @@ def now() -> datetime:
 def iso8601(moment: datetime) -> str:
     """Twilio's date format on resources: `2015-12-16T22:18:37Z`."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def timestamp_ms() -> str:
+    """The current time as Twilio writes it in webhook parameters: `2015-12-16T22:18:37.123Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

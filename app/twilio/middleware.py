@@ -1,7 +1,8 @@
-"""The edge every request passes first: Twilio's headers, the body limit, then authentication.
+"""The edge every request passes first: Twilio's headers, the body limit, authentication, the journal.
 
 It runs before routing so the contract's order of checks holds: body size, then credentials (401), and
-only then route and method (404, 405). The body is read here once and replayed to the route.
+only then route and method (404, 405). The body is read here once and replayed to the route. Twilio API
+calls are recorded in the request journal once answered.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.control.admin import check_admin_token, needs_admin_token
+from app.control.journal import JournalEntry, RequestJournal
 from app.db import Database
-from app.twilio.auth import authenticate
+from app.twilio.auth import authenticate, parse_basic
+from app.twilio.clock import timestamp_ms
 from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error
-from app.twilio.forms import read_body
+from app.twilio.forms import FormParameters, parse_form, read_body
 from app.twilio.headers import new_request_id, response_headers
 
 TWILIO_API_PREFIX = "/v1"
@@ -29,11 +33,23 @@ def is_twilio_api(path: str) -> bool:
 
 
 class TwilioEdgeMiddleware:
-    def __init__(self, app: ASGIApp, database: Database, strict_auth: bool, max_body_bytes: int):
+    def __init__(
+        self,
+        app: ASGIApp,
+        database: Database,
+        strict_auth: bool,
+        max_body_bytes: int,
+        journal: RequestJournal,
+        last_auth_tokens: dict[str, str],
+        admin_token: str | None = None,
+    ):
         self.app = app
         self.database = database
         self.strict_auth = strict_auth
         self.max_body_bytes = max_body_bytes
+        self.journal = journal
+        self.last_auth_tokens = last_auth_tokens
+        self.admin_token = admin_token
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,11 +68,12 @@ class TwilioEdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        response_started = False
+        response_status: int | None = None
 
         async def send_tracked(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
+            nonlocal response_status
+            if message["type"] == "http.response.start":
+                response_status = message["status"]
             await send_with_headers(message)
 
         try:
@@ -65,10 +82,12 @@ class TwilioEdgeMiddleware:
             # Anything unexpected: the detail goes to the log, the client gets the envelope, the server
             # keeps serving. Handled here rather than by Starlette so the response keeps Twilio's headers.
             logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            if not response_started:
-                await _send_error(send_with_headers, generic_error(500))
+            if response_status is None:
+                await _send_error(send_tracked, generic_error(500))
         finally:
             self.in_flight -= 1
+        if self.journal.enabled and is_twilio_api(scope["path"]):
+            self._record(scope, state, response_status or 500, time.perf_counter() - started)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, state: MutableMapping[str, Any]
@@ -83,15 +102,44 @@ class TwilioEdgeMiddleware:
             return
         try:
             body = await read_body(headers, receive, self.max_body_bytes)
-            if is_twilio_api(scope["path"]):
+            state["body"] = body
+            state["content_type"] = headers.get("content-type")
+            path = scope["path"]
+            if is_twilio_api(path):
+                credentials = parse_basic(headers.get("authorization"))
+                state["username"] = credentials[0] if credentials else None
                 state["account_sid"] = authenticate(
-                    self.database, self.strict_auth, headers.get("authorization")
+                    self.database, self.strict_auth, credentials, self.last_auth_tokens
                 )
+            elif self.admin_token is not None and needs_admin_token(path):
+                check_admin_token(self.admin_token, headers.get("authorization"))
         except TwilioError as error:
             await _send_error(send, error)
             return
-        state["body"] = body
         await self.app(scope, _replay(body, receive), send)
+
+    def _record(self, scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float) -> None:
+        form: FormParameters | None = state.get("form")
+        if form is None:
+            try:
+                form = parse_form(state.get("content_type"), state.get("body", b""))
+            except TwilioError:
+                form = FormParameters([])
+        params = form.pairs
+        self.journal.record(
+            JournalEntry(
+                time=timestamp_ms(),
+                request_id=state["request_id"],
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                params=[[name, value] for name, value in params],
+                account_sid=state.get("account_sid"),
+                username=state.get("username"),
+                status=status,
+                duration_ms=round(seconds * 1000, 3),
+            )
+        )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -3,7 +3,9 @@
 // emulator and prints one JSON document on stdout; tests/test_node_sdk.py asserts on it.
 //
 //   EMULATOR_BASE_URL=http://127.0.0.1:PORT TWILIO_USERNAME=AC... TWILIO_PASSWORD=... \
-//   [TWILIO_ACCOUNT=AC...] node run_calls.js '<steps as JSON>'
+//   [TWILIO_ACCOUNT=AC...] [TWILIO_AUTO_RETRY=N] node run_calls.js '<steps as JSON>'
+//
+// TWILIO_AUTO_RETRY=N turns on the library's own retry of 429 answers (autoRetry, at most N retries).
 //
 // A step is {"call": NAME, ...}; NAME is one of
 //   webhooks.fetch   {"service": sid}
@@ -82,6 +84,13 @@ async function main() {
   const username = required("TWILIO_USERNAME");
   const password = required("TWILIO_PASSWORD");
   const options = process.env.TWILIO_ACCOUNT ? { accountSid: process.env.TWILIO_ACCOUNT } : {};
+  if (process.env.TWILIO_AUTO_RETRY) {
+    Object.assign(options, {
+      autoRetry: true,
+      maxRetries: Number(process.env.TWILIO_AUTO_RETRY),
+      maxRetryDelay: 200,
+    });
+  }
   const steps = JSON.parse(process.argv[2] || "[]");
 
   const client = twilio(username, password, options);

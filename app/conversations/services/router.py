@@ -10,12 +10,22 @@ from starlette.responses import Response
 
 from app.conversations.services import service as rules
 from app.conversations.services.models import ConversationService
-from app.deps import AccountSidDep, DatabaseDep, FormDep, PageBaseUrlDep, SettingsDep, checked_path_sid
+from app.deps import (
+    TWILIO_ROUTE_DEPENDENCIES,
+    AccountSidDep,
+    DatabaseDep,
+    FormDep,
+    PageBaseUrlDep,
+    SettingsDep,
+    checked_path_sid,
+)
 from app.twilio import sids
 from app.twilio.clock import iso8601
 from app.twilio.responses import TwilioJSONResponse, no_content
 
-router = APIRouter(prefix="/v1/Services", tags=["ConversationsV1Service"])
+router = APIRouter(
+    prefix="/v1/Services", tags=["ConversationsV1Service"], dependencies=TWILIO_ROUTE_DEPENDENCIES
+)
 
 LINKS = {
     "conversations": "Conversations",

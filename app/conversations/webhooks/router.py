@@ -9,11 +9,22 @@ from starlette.responses import Response
 
 from app.conversations.webhooks.models import ServiceWebhookConfiguration
 from app.conversations.webhooks.service import WebhookChanges, apply_changes, fetch_configuration
-from app.deps import AccountSidDep, DatabaseDep, FormDep, SettingsDep, checked_path_sid
+from app.deps import (
+    TWILIO_ROUTE_DEPENDENCIES,
+    AccountSidDep,
+    DatabaseDep,
+    FormDep,
+    SettingsDep,
+    checked_path_sid,
+)
 from app.twilio import sids
 from app.twilio.responses import TwilioJSONResponse
 
-router = APIRouter(prefix="/v1/Services/{ChatServiceSid}/Configuration", tags=["ConversationsV1Webhook"])
+router = APIRouter(
+    prefix="/v1/Services/{ChatServiceSid}/Configuration",
+    tags=["ConversationsV1Webhook"],
+    dependencies=TWILIO_ROUTE_DEPENDENCIES,
+)
 
 
 def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str) -> dict[str, Any]:
