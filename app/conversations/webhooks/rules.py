@@ -1,15 +1,17 @@
-"""What a valid webhook configuration is: event names, URLs and methods (contract §1).
+"""What a valid webhook configuration is: event names, URLs, methods and targets (contract §1).
 
-Shared by the API and the fixture loader so both accept and refuse exactly the same values.
+Shared by the per-service and account-level resources and the fixture loader, so all three accept and
+refuse exactly the same values.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
-from app.twilio.errors import TwilioError
+from app.twilio.errors import INVALID_PARAMETER, TwilioError
 
 INVALID_FILTER = 50054
 INVALID_METHOD = 50055
@@ -44,6 +46,13 @@ POST_EVENTS = (
     "onDeliveryUpdated",
 )
 SERVICE_EVENTS = frozenset(PRE_EVENTS + POST_EVENTS)
+# The account-level configuration also filters user events, which a service's own cannot.
+USER_PRE_EVENTS = ("onUserUpdate",)
+USER_POST_EVENTS = ("onUserAdded", "onUserUpdated")
+ACCOUNT_EVENTS = SERVICE_EVENTS | frozenset(USER_PRE_EVENTS + USER_POST_EVENTS)
+
+TARGETS = ("webhook", "flex")
+DEFAULT_TARGET = "webhook"
 
 _DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -52,7 +61,7 @@ def url_problem(value: str) -> str | None:
     """Why `value` is not an acceptable webhook URL, or None when it is."""
     if len(value) > MAX_URL_LENGTH:
         return f"it is longer than {MAX_URL_LENGTH} characters"
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in value):
+    if any(_is_space_or_control(char) for char in value):
         return "it contains whitespace or a control character"
     try:
         parts = urlsplit(value)
@@ -67,6 +76,14 @@ def url_problem(value: str) -> str | None:
     if not _valid_host(host):
         return f"its host {host!r} is not a valid host name or IP address"
     return None
+
+
+def _is_space_or_control(char: str) -> bool:
+    """ASCII controls and space, DEL, the C1 controls, and every other Unicode space or line break."""
+    code = ord(char)
+    return (
+        code <= 0x20 or 0x7F <= code <= 0x9F or char.isspace() or unicodedata.category(char) in ("Zl", "Zp")
+    )
 
 
 def _valid_host(host: str) -> bool:
@@ -96,13 +113,13 @@ def checked_url(value: str, *, parameter: str, code: int) -> str | None:
     return value
 
 
-def checked_filters(values: list[str]) -> list[str]:
+def checked_filters(values: list[str], events: frozenset[str] = SERVICE_EVENTS) -> list[str]:
     """Filters to store: empty values dropped, duplicates dropped (first kept), order kept."""
     kept: list[str] = []
     for value in values:
         if value == "":
             continue
-        if value not in SERVICE_EVENTS:
+        if value not in events:
             raise TwilioError(
                 400, INVALID_FILTER, f"Invalid Filters value {value!r}: not a Conversations event"
             )
@@ -118,4 +135,14 @@ def checked_method(value: str) -> str | None:
     normalized = value.upper() if value.isascii() else value
     if normalized not in METHODS:
         raise TwilioError(400, INVALID_METHOD, f"Invalid Method {value!r}: must be GET or POST")
+    return normalized
+
+
+def checked_target(value: str) -> str:
+    """A Target to store: lower case; an empty value puts back the default, `webhook`."""
+    if value == "":
+        return DEFAULT_TARGET
+    normalized = value.lower() if value.isascii() else value
+    if normalized not in TARGETS:
+        raise TwilioError(400, INVALID_PARAMETER, f"Invalid Target {value!r}: must be webhook or flex")
     return normalized

@@ -23,7 +23,8 @@ class WebhookChanges:
     values: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_form(cls, form: FormParameters) -> WebhookChanges:
+    def from_form(cls, form: FormParameters, events: frozenset[str] = rules.SERVICE_EVENTS) -> WebhookChanges:
+        """`events` are the names `Filters` may hold: a service's 20, or the account level's 23."""
         values: dict[str, Any] = {}
         if "PreWebhookUrl" in form:
             values["pre_webhook_url"] = rules.checked_url(
@@ -38,7 +39,7 @@ class WebhookChanges:
                 code=rules.INVALID_POST_WEBHOOK_URL,
             )
         if "Filters" in form:
-            values["filters"] = rules.checked_filters(form.all("Filters"))
+            values["filters"] = rules.checked_filters(form.all("Filters"), events)
         if "Method" in form:
             values["method"] = rules.checked_method(form.last("Method"))
         return cls(values)

@@ -1,0 +1,1 @@
+"""`/v1/Configuration/Webhooks`: the account-level webhook configuration."""

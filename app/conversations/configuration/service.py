@@ -1,0 +1,41 @@
+"""The rules of the account-level webhook configuration: fetch, and validate-then-apply an update.
+
+The same validation as a service's own configuration (`webhooks/rules.py`), with the account level's
+three extra user events and its `Target`.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from app.conversations.configuration.models import AccountWebhookConfiguration, get_account_configuration
+from app.conversations.webhooks import rules
+from app.conversations.webhooks.service import WebhookChanges
+from app.twilio.forms import FormParameters
+
+
+def changes_from_form(form: FormParameters) -> WebhookChanges:
+    """Every named parameter validated, in the per-service order, then `Target`."""
+    changes = WebhookChanges.from_form(form, events=rules.ACCOUNT_EVENTS)
+    if "Target" in form:
+        return WebhookChanges({**changes.values, "target": rules.checked_target(form.last("Target"))})
+    return changes
+
+
+def fetch_configuration(session: Session, account_sid: str) -> AccountWebhookConfiguration:
+    """The account's configuration; an account never configured has the defaults (all null, `webhook`)."""
+    return get_account_configuration(session, account_sid) or AccountWebhookConfiguration(
+        account_sid=account_sid
+    )
+
+
+def apply_changes(session: Session, account_sid: str, changes: WebhookChanges) -> AccountWebhookConfiguration:
+    """Write the named fields; the caller's transaction makes it all-or-nothing."""
+    configuration = fetch_configuration(session, account_sid)
+    if not changes.values:
+        return configuration
+    for name, value in changes.values.items():
+        setattr(configuration, name, value)
+    session.add(configuration)
+    session.flush()
+    return configuration

@@ -1,0 +1,1 @@
+"""Webhook deliveries: simulated Conversations actions fire the configured hooks (contract §7)."""

@@ -1,0 +1,137 @@
+"""Sending one webhook request as Twilio does, on the async HTTP client, and recording what happened.
+
+Never raises for the receiver's sake: a refused connection, a timeout or a broken answer becomes a
+`Delivery` with `error` set, so the action's rules decide what it means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from app.deliveries.log import Delivery
+from app.twilio.clock import timestamp_ms
+from app.twilio.signing import signature
+
+USER_AGENT = "TwilioProxy/1.1"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# Enough for any modification a pre-event answer can carry; a larger answer is cut, not buffered whole.
+MAX_RESPONSE_BYTES = 64 * 1024
+RESPONSE_EXCERPT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One webhook request to make, and the context the delivery log records with it."""
+
+    account_sid: str
+    chat_service_sid: str
+    event: str
+    hook: str
+    configuration: str
+    method: str
+    url: str
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Sent:
+    delivery: Delivery
+    body: bytes
+
+
+def new_client(timeout: float) -> httpx.AsyncClient:
+    # No proxies from the environment: a delivery goes straight to the receiver, as from Twilio's edge.
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+def request_url(call: HookCall) -> str:
+    """The URL requested and signed: a GET carries the parameters in its query string."""
+    parts = urlsplit(call.url)._replace(fragment="")
+    if call.method == "GET" and call.parameters:
+        encoded = urlencode(call.parameters)
+        parts = parts._replace(query=f"{parts.query}&{encoded}" if parts.query else encoded)
+    return urlunsplit(parts)
+
+
+async def send(client: httpx.AsyncClient, call: HookCall, auth_token: str | None, timeout: float) -> Sent:
+    url = request_url(call)
+    token = secrets.token_hex(16)
+    started = time.perf_counter()
+
+    def delivered(
+        status: int | None = None,
+        body: bytes = b"",
+        error: str | None = None,
+        message: str | None = None,
+        signed: str | None = None,
+    ) -> Sent:
+        excerpt = body[:RESPONSE_EXCERPT_CHARS].decode("utf-8", "replace") if status is not None else None
+        delivery = Delivery(
+            time=timestamp_ms(),
+            account_sid=call.account_sid,
+            chat_service_sid=call.chat_service_sid,
+            event=call.event,
+            hook=call.hook,
+            configuration=call.configuration,
+            method=call.method,
+            url=url,
+            parameters=call.parameters,
+            signature=signed,
+            idempotency_token=token,
+            status=status,
+            error=error,
+            error_message=message,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            response_body=excerpt,
+        )
+        return Sent(delivery, body)
+
+    if auth_token is None:
+        return delivered(
+            error="no_auth_token",
+            message=f"not sent: no auth token is known for {call.account_sid} to sign with; give the "
+            "account an auth_token in a fixture, or call the API once with its SID and token",
+        )
+    is_post = call.method == "POST"
+    signed = signature(auth_token, url, call.parameters if is_post else None)
+    headers = {"X-Twilio-Signature": signed, "I-Twilio-Idempotency-Token": token, "User-Agent": USER_AGENT}
+    if is_post:
+        headers["Content-Type"] = FORM_CONTENT_TYPE
+    content = urlencode(call.parameters).encode() if is_post else None
+    try:
+        # One deadline for the whole exchange: connecting, sending, and reading the answer.
+        async with asyncio.timeout(timeout):
+            async with client.stream(call.method, url, content=content, headers=headers) as response:
+                body = await _read_capped(response)
+    except (TimeoutError, httpx.TimeoutException):
+        return delivered(error="timeout", message=f"no answer within {timeout:g} s", signed=signed)
+    except httpx.ConnectError as exc:
+        kind = "refused" if _caused_by(exc, ConnectionRefusedError) else "unreachable"
+        return delivered(error=kind, message=str(exc) or type(exc).__name__, signed=signed)
+    except httpx.HTTPError as exc:
+        return delivered(error="error", message=f"{type(exc).__name__}: {exc}", signed=signed)
+    return delivered(status=response.status_code, body=body, signed=signed)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_RESPONSE_BYTES:
+            return body[:MAX_RESPONSE_BYTES]
+    return body
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
