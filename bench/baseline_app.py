@@ -1,0 +1,95 @@
+"""The benchmark's baseline: the least a FastAPI app on uvicorn does to answer the emulator's webhooks calls.
+
+It answers `GET` and `POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks` with prebuilt bytes of the
+very JSON the emulator answers (the shipped demo fixture's configuration, and after a POST the configuration
+that POST's body sets, for the bodies bench/run.py sends), reads the POST body and checks nothing. Every
+cost the emulator adds on top of this (middleware, authentication, dependencies, the ORM, SQLite, JSON
+encoding) is what the benchmark's ratios measure.
+
+It is served exactly as `twilio-emulator serve` serves the emulator (app/cli.py): `uvicorn.run` with the
+default (auto) loop and HTTP implementations, so uvloop and httptools when installed, the same log level,
+no access log and no server header.
+
+    python bench/baseline_app.py --port 8081
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+ACCOUNT_SID = "AC00000000000000000000000000000000"
+SERVICE_SID = "IS00000000000000000000000000000000"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def configuration_bytes(filters: list[str], method: str) -> bytes:
+    """The emulator's answer for the demo service, encoded as the emulator encodes it."""
+    document = {
+        "account_sid": ACCOUNT_SID,
+        "chat_service_sid": SERVICE_SID,
+        "pre_webhook_url": None,
+        "post_webhook_url": "https://example.com/conversations/post-event",
+        "filters": filters,
+        "method": method,
+        "url": f"https://conversations.twilio.com/v1/Services/{SERVICE_SID}/Configuration/Webhooks",
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+
+
+# As shipped in fixtures/demo.json, then as each of the benchmark's POST bodies (bench/run.py) leaves it. The
+# emulator's GET answers the configuration the last POST set; so does this one.
+FETCHED = configuration_bytes(["onMessageAdded", "onConversationAdded"], "POST")
+UPDATED = {
+    f"Filters={first}&Filters={second}&Method={method}".encode(): configuration_bytes([first, second], method)
+    for first, second in (("onMessageAdd", "onMessageAdded"), ("onMessageAdded", "onMessageAdd"))
+    for method in ("POST", "GET")
+}
+DEFAULT_UPDATE = UPDATED[b"Filters=onMessageAdd&Filters=onMessageAdded&Method=POST"]
+
+app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+_current = [FETCHED]
+
+
+@app.get("/v1/Services/{ChatServiceSid}/Configuration/Webhooks")
+async def fetch_webhooks(ChatServiceSid: str) -> Response:
+    return Response(_current[0], media_type=JSON_CONTENT_TYPE)
+
+
+@app.post("/v1/Services/{ChatServiceSid}/Configuration/Webhooks")
+async def update_webhooks(ChatServiceSid: str, request: Request) -> Response:
+    answer = UPDATED.get(await request.body(), DEFAULT_UPDATE)
+    _current[0] = answer
+    return Response(answer, media_type=JSON_CONTENT_TYPE)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument(
+        "--log-level", default="info", help="uvicorn log level (the emulator's default: info)"
+    )
+    arguments = parser.parse_args(argv)
+
+    import uvicorn
+
+    # The same call as app/cli.py makes for the emulator.
+    uvicorn.run(
+        app,
+        host=arguments.host,
+        port=arguments.port,
+        log_level=arguments.log_level,
+        access_log=arguments.log_level in ("debug", "trace"),
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

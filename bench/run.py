@@ -1,0 +1,1009 @@
+"""Benchmark the emulator against a minimal FastAPI baseline, in one run, and check the performance goals.
+
+    python bench/run.py                  # full run: wrk -t2 -c32 -d10s --latency per load
+    python bench/run.py --quick          # smoke run: 3 s loads, fewer samples
+    python bench/run.py --json out.json  # also write every figure as JSON
+
+The emulator is started as a user starts it (`python -m app serve`, a fresh SQLite file in a temporary
+folder, the shipped fixtures); the baseline is bench/baseline_app.py on the same uvicorn settings. Both listen
+on 127.0.0.1 and a free port and are stopped at the end, on Ctrl-C and on error.
+
+Measured: throughput and latency under wrk (GET, POST, a 90/10 mix), cold start, the emulator's RSS after the
+load, `POST /_emulator/reset` time, and sequential GET latency with 10 versus 100,000 services stored.
+Standard library only, plus `wrk` (installed from Debian's packages when missing and running as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
+
+ACCOUNT_SID = "AC00000000000000000000000000000000"
+AUTH_TOKEN = "demo-auth-token"
+SERVICE_SID = "IS00000000000000000000000000000000"
+AUTHORIZATION = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+POST_BODY = "Filters=onMessageAdd&Filters=onMessageAdded&Method=POST"
+# Under load each wrk thread alternates between two of these, so (nearly) every POST changes the stored
+# configuration and is a real write: an update that changes nothing writes no page and commits for free
+# (50 identical POSTs leave the WAL file as it was), which would not measure the write path at all.
+POST_BODIES = (
+    POST_BODY,
+    "Filters=onMessageAdded&Filters=onMessageAdd&Method=POST",
+    "Filters=onMessageAdd&Filters=onMessageAdded&Method=GET",
+    "Filters=onMessageAdded&Filters=onMessageAdd&Method=GET",
+)
+
+
+def webhooks_path(service_sid: str = SERVICE_SID) -> str:
+    return f"/v1/Services/{service_sid}/Configuration/Webhooks"
+
+
+# The goals the emulator is held to; each row of the final table is one of these.
+GOAL_GET_RPS_RATIO = 0.75
+GOAL_POST_RPS_RATIO = 0.45
+GOAL_P99_RATIO = 2.0
+GOAL_COLD_START_S = 0.6
+GOAL_RSS_MB = 90.0
+GOAL_SCALE_RATIO = 1.2
+GOAL_RESET_MS = 5.0
+
+SCALE_SMALL = 10
+SCALE_LARGE = 100_000
+
+
+class BenchError(Exception):
+    """A failure that ends the run with one clear message."""
+
+
+# --------------------------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without anything that would change the emulator's defaults."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TWILIO_EMULATOR_", "TWILIO_REGION", "TWILIO_EDGE"))
+    }
+
+
+def fetch(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def get_webhooks(connection: http.client.HTTPConnection, service_sid: str = SERVICE_SID) -> tuple[int, bytes]:
+    return fetch(connection, "GET", webhooks_path(service_sid), headers={"Authorization": AUTHORIZATION})
+
+
+def post_webhooks(connection: http.client.HTTPConnection) -> tuple[int, bytes]:
+    headers = {"Authorization": AUTHORIZATION, "Content-Type": FORM_CONTENT_TYPE}
+    return fetch(connection, "POST", webhooks_path(), body=POST_BODY, headers=headers)
+
+
+class Server:
+    """A server in a child process on 127.0.0.1 and a free port; ready once the webhooks GET answers 200."""
+
+    def __init__(self, name: str, command: Callable[[int], list[str]], log_folder: Path) -> None:
+        self.name = name
+        self.command = command
+        self.log_path = log_folder / f"{name}-{time.monotonic_ns()}.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds = math.nan
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BenchError(f"{self.name} is not running")
+        return self.process.pid
+
+    def connect(self, timeout: float = 30.0) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def start(self, timeout: float = 30.0) -> Server:
+        # A free port can be taken between probing and binding: try a few.
+        for _ in range(5):
+            self.port = free_port()
+            if self._start_once(timeout):
+                return self
+        raise BenchError(f"{self.name} did not start; its log:\n{self.log()}")
+
+    def _start_once(self, timeout: float) -> bool:
+        with self.log_path.open("ab") as log:
+            started = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.command(self.port),
+                cwd=REPO,
+                env=clean_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C reaches only this script, which then stops the server itself.
+                start_new_session=True,
+            )
+        deadline = started + timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                return False
+            connection = self.connect(timeout=5.0)
+            try:
+                status, _ = get_webhooks(connection)
+                if status == 200:
+                    self.startup_seconds = time.perf_counter() - started
+                    return True
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.002)
+        self.stop()
+        return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        """SIGTERM, as Ctrl-C or `docker stop` would; SIGKILL if it has not exited within 10 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def emulator_command(database: Path) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        # No --fixtures: the default is the shipped fixtures/, as for any user.
+        return [
+            sys.executable,
+            *("-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("--database", f"sqlite:///{database}"),
+        ]
+
+    return command
+
+
+def baseline_command(port: int) -> list[str]:
+    return [sys.executable, str(BASELINE_APP), "--host", "127.0.0.1", "--port", str(port)]
+
+
+@contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.nan
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process and all its descendants, in KiB."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: split after its closing one.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        pending.extend(children.get(current, []))
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+# ------------------------------------------------------------------------------------------------ wrk
+
+
+def lua_string(value: str) -> str:
+    # A JSON string literal of printable ASCII is a valid Lua string literal.
+    return json.dumps(value, ensure_ascii=True)
+
+
+# Prints wrk's own figures as one JSON line, so nothing depends on the layout of its text report.
+LUA_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH_RESULT {\\"requests\\": %d, \\"duration_us\\": %d, \\"bytes\\": %d, \\"connect\\": %d, " ..
+    "\\"read\\": %d, \\"write\\": %d, \\"status\\": %d, \\"timeout\\": %d, \\"p50_us\\": %d, " ..
+    "\\"p90_us\\": %d, \\"p99_us\\": %d, \\"mean_us\\": %.3f, \\"max_us\\": %d}\\n",
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean, latency.max))
+end
+"""
+
+LUA_GET = f"""
+wrk.method = "GET"
+wrk.headers["Authorization"] = {lua_string(AUTHORIZATION)}
+"""
+
+
+def lua_list(values: Sequence[str]) -> str:
+    return "{" + ", ".join(lua_string(value) for value in values) + "}"
+
+
+# Builds `get_request` and `post_requests` (two bodies per thread, the threads' pairs different).
+LUA_REQUESTS = f"""
+local thread_count = 0
+setup = function(thread)
+  thread:set("thread_index", thread_count)
+  thread_count = thread_count + 1
+end
+
+local get_request
+local post_requests = {{}}
+
+init = function(args)
+  local bodies = {lua_list(POST_BODIES)}
+  local authorization = {lua_string(AUTHORIZATION)}
+  get_request = wrk.format("GET", wrk.path, {{["Authorization"] = authorization}})
+  for i = 0, 1 do
+    local body = bodies[(2 * thread_index + i) % #bodies + 1]
+    post_requests[i] = wrk.format("POST", wrk.path, {{
+      ["Authorization"] = authorization,
+      ["Content-Type"] = {lua_string(FORM_CONTENT_TYPE)},
+    }}, body)
+  end
+end
+"""
+
+LUA_POST = (
+    LUA_REQUESTS
+    + """
+local counter = 0
+request = function()
+  counter = counter + 1
+  return post_requests[counter % 2]
+end
+"""
+)
+
+# Nine GETs then one POST, in turn, in each wrk thread.
+LUA_MIX = (
+    LUA_REQUESTS
+    + """
+local counter = 0
+local posts = 0
+request = function()
+  counter = counter + 1
+  if counter % 10 == 0 then
+    posts = posts + 1
+    return post_requests[posts % 2]
+  end
+  return get_request
+end
+"""
+)
+
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "GET": ("GET", LUA_GET),
+    "POST": ("POST", LUA_POST),
+    "MIX": ("90% GET / 10% POST", LUA_MIX),
+}
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    max_ms: float
+    non_2xx: int
+    socket_errors: int
+    socket_errors_by_kind: dict[str, int]
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        raise BenchError(
+            "wrk is not on PATH and this is not root, so it cannot be installed here: "
+            "install it (Debian/Ubuntu: sudo apt-get install -y wrk; macOS: brew install wrk) and run again"
+        )
+    print("wrk is not on PATH: installing it with apt-get (Debian's package) ...", flush=True)
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "wrk"]):
+        try:
+            subprocess.run(command, check=True, env=environment, stdout=subprocess.DEVNULL)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise BenchError(
+                f"could not install wrk ({' '.join(command)}: {exc}); install it and run again"
+            ) from None
+    found = shutil.which("wrk")
+    if not found:
+        raise BenchError("apt-get installed wrk but it is still not on PATH")
+    return found
+
+
+class Wrk:
+    def __init__(self, executable: str, folder: Path, threads: int, connections: int) -> None:
+        self.executable = executable
+        self.threads = threads
+        self.connections = connections
+        self.scripts: dict[str, Path] = {}
+        for name, (_, script) in SCENARIOS.items():
+            path = folder / f"{name.lower()}.lua"
+            path.write_text(script + LUA_REPORT)
+            self.scripts[name] = path
+
+    def command(self, scenario: str, url: str, seconds: int) -> list[str]:
+        return [
+            self.executable,
+            *(f"-t{self.threads}", f"-c{self.connections}", f"-d{seconds}s", "--latency"),
+            *("-s", str(self.scripts[scenario]), url),
+        ]
+
+    def run(self, scenario: str, server: Server, seconds: int) -> LoadResult:
+        command = self.command(scenario, server.url + webhooks_path(), seconds)
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+        lines = [line for line in finished.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
+        if finished.returncode != 0 or not lines:
+            raise BenchError(
+                f"wrk failed on {server.name} ({scenario}), exit {finished.returncode}:\n"
+                f"{finished.stdout}{finished.stderr}"
+            )
+        raw: dict[str, float] = json.loads(lines[-1].removeprefix("BENCH_RESULT "))
+        seconds_measured = raw["duration_us"] / 1e6
+        return LoadResult(
+            requests=int(raw["requests"]),
+            seconds=seconds_measured,
+            requests_per_second=raw["requests"] / seconds_measured,
+            p50_ms=raw["p50_us"] / 1000,
+            p90_ms=raw["p90_us"] / 1000,
+            p99_ms=raw["p99_us"] / 1000,
+            mean_ms=raw["mean_us"] / 1000,
+            max_ms=raw["max_us"] / 1000,
+            non_2xx=int(raw["status"]),
+            socket_errors=int(raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]),
+            # wrk's "timeout" is a request still unanswered after 2 s (its default --timeout).
+            socket_errors_by_kind={kind: int(raw[kind]) for kind in ("connect", "read", "write", "timeout")},
+        )
+
+    def version(self) -> str:
+        finished = subprocess.run([self.executable, "-v"], capture_output=True, text=True)
+        text = (finished.stdout + finished.stderr).strip()
+        return text.splitlines()[0] if text else "unknown"
+
+
+# --------------------------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: int
+    warmup: int
+    threads: int
+    connections: int
+    cold_starts: int
+    reset_calls: int
+    latency_requests: int
+    json_path: Path | None
+    markdown_path: Path | None
+    check: bool
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s loads and fewer samples")
+    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
+    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
+    parser.add_argument(
+        "--markdown", dest="markdown_path", type=Path, metavar="PATH", help="write the tables as Markdown"
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    arguments = parser.parse_args(argv)
+    quick: bool = arguments.quick
+    duration = arguments.duration if arguments.duration is not None else (3 if quick else 10)
+    warmup = arguments.warmup if arguments.warmup is not None else 1
+    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
+        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
+    return Options(
+        duration=duration,
+        warmup=warmup,
+        threads=arguments.threads,
+        connections=arguments.connections,
+        cold_starts=3 if quick else 5,
+        reset_calls=50 if quick else 200,
+        latency_requests=500 if quick else 2000,
+        json_path=arguments.json_path,
+        markdown_path=arguments.markdown_path,
+        check=arguments.check,
+    )
+
+
+# ------------------------------------------------------------------------------------------ measuring
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def answers(server: Server) -> list[bytes]:
+    """The bodies of a GET, a POST and a GET after it, each checked to be a 200."""
+    connection = server.connect()
+    try:
+        exchanges = [
+            ("GET", get_webhooks(connection)),
+            ("POST", post_webhooks(connection)),
+            ("GET after POST", get_webhooks(connection)),
+        ]
+    finally:
+        connection.close()
+    for label, (status, body) in exchanges:
+        if status != 200:
+            raise BenchError(f"{server.name} answered {status} to {label}: {body[:300]!r}")
+    return [body for _, (_, body) in exchanges]
+
+
+def check_answers(baseline: Server, emulator: Server) -> None:
+    """Both answer 200 and the same bodies, to GET and POST, before any load."""
+    theirs, mine = answers(emulator), answers(baseline)
+    for label, expected, got in zip(("GET", "POST", "GET after POST"), theirs, mine, strict=True):
+        if expected != got:
+            say(f"warning: the baseline's {label} body differs from the emulator's:")
+            say(f"  emulator {expected!r}\n  baseline {got!r}")
+
+
+def measure_load(options: Options, wrk: Wrk, baseline: Server, emulator: Server) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for scenario, (label, _) in SCENARIOS.items():
+        pair: dict[str, LoadResult] = {}
+        # Baseline then emulator, scenario by scenario: both see the same conditions on a busy machine.
+        for server in (baseline, emulator):
+            say(f"  {label}: {server.name} ...")
+            if options.warmup:
+                wrk.run(scenario, server, options.warmup)
+            pair[server.name] = wrk.run(scenario, server, options.duration)
+        base, emu = pair["baseline"], pair["emulator"]
+        results[scenario] = {
+            "label": label,
+            "baseline": asdict(base) | {"errors": base.errors},
+            "emulator": asdict(emu) | {"errors": emu.errors},
+            "rps_ratio": ratio(emu.requests_per_second, base.requests_per_second),
+            "p50_ratio": ratio(emu.p50_ms, base.p50_ms),
+            "p99_ratio": ratio(emu.p99_ms, base.p99_ms),
+        }
+    return results
+
+
+def measure_cold_start(options: Options, folder: Path) -> dict[str, Any]:
+    """Process launch to the first 200 on the webhooks GET; the emulator on a fresh database every time."""
+    samples: dict[str, list[float]] = {"emulator": [], "baseline": []}
+    for attempt in range(options.cold_starts):
+        emulator = Server("emulator", emulator_command(folder / f"cold-{attempt}.db"), folder)
+        for server in (emulator, Server("baseline", baseline_command, folder)):
+            with running(server):
+                samples[server.name].append(server.startup_seconds)
+    return {
+        name: {"median_s": statistics.median(values), "samples_s": values} for name, values in samples.items()
+    }
+
+
+def measure_reset(options: Options, emulator: Server) -> dict[str, Any]:
+    connection = emulator.connect()
+    durations: list[float] = []
+    try:
+        for _ in range(options.reset_calls):
+            started = time.perf_counter()
+            status, body = fetch(connection, "POST", "/_emulator/reset")
+            durations.append((time.perf_counter() - started) * 1000)
+            if status != 204:
+                raise BenchError(f"POST /_emulator/reset answered {status}: {body[:300]!r}")
+    finally:
+        connection.close()
+    return {
+        "calls": len(durations),
+        "median_ms": statistics.median(durations),
+        "p99_ms": percentile(durations, 0.99),
+    }
+
+
+def seed_services(database: Path, total: int) -> str:
+    """Fill the stopped emulator's database up to `total` services, each configured; return one to fetch.
+
+    Rows are written as the emulator's tables hold them (app/conversations/services/models.py and
+    app/conversations/webhooks/models.py): the demo account's services, SIDs `IS` + 32 hex digits,
+    datetimes as SQLAlchemy stores them in SQLite, filters as JSON text.
+    """
+    stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    connection = sqlite3.connect(database)
+    try:
+        (existing,) = connection.execute("SELECT count(*) FROM conversation_service").fetchone()
+        numbers = range(1, total - existing + 1)
+        if not numbers:
+            raise BenchError(f"{database} already holds {existing} services")
+        sids = [f"IS{number:032x}" for number in numbers]
+        with connection:
+            connection.executemany(
+                "INSERT INTO conversation_service"
+                " (sid, account_sid, friendly_name, date_created, date_updated) VALUES (?, ?, ?, ?, ?)",
+                (
+                    (sid, ACCOUNT_SID, f"Benchmark service {n}", stamp, stamp)
+                    for n, sid in zip(numbers, sids, strict=True)
+                ),
+            )
+            connection.executemany(
+                "INSERT INTO service_webhook_configuration"
+                " (chat_service_sid, account_sid, pre_webhook_url, post_webhook_url, filters, method)"
+                " VALUES (?, ?, NULL, ?, ?, 'POST')",
+                ((sid, ACCOUNT_SID, "https://example.com/hooks/post", '["onMessageAdded"]') for sid in sids),
+            )
+        (count,) = connection.execute("SELECT count(*) FROM conversation_service").fetchone()
+    finally:
+        connection.close()
+    if count != total:
+        raise BenchError(f"seeding left {count} services instead of {total}")
+    return sids[len(sids) // 2]
+
+
+def sequential_latencies(server: Server, service_sid: str, count: int) -> list[float]:
+    connection = server.connect()
+    durations: list[float] = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            status, body = get_webhooks(connection, service_sid)
+            durations.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                raise BenchError(f"GET of {service_sid} answered {status}: {body[:300]!r}")
+    finally:
+        connection.close()
+    return durations
+
+
+def measure_scale(options: Options, folder: Path) -> dict[str, Any]:
+    """Sequential keep-alive GET latency with 10 and with 100,000 services in the database."""
+    targets: dict[int, tuple[Server, str]] = {}
+    with ExitStack() as stack:
+        for total in (SCALE_SMALL, SCALE_LARGE):
+            database = folder / f"scale-{total}.db"
+            # A first start creates the schema and applies the fixtures; rows go in while it is stopped.
+            with running(Server(f"emulator-{total}", emulator_command(database), folder)):
+                pass
+            started = time.perf_counter()
+            target = seed_services(database, total)
+            say(f"  seeded {total:,} services in {time.perf_counter() - started:.2f} s")
+            server = stack.enter_context(
+                running(Server(f"emulator-{total}", emulator_command(database), folder))
+            )
+            targets[total] = (server, target)
+        samples: dict[int, list[float]] = {total: [] for total in targets}
+        for server, target in targets.values():
+            sequential_latencies(server, target, min(200, options.latency_requests))  # warm-up
+        # Alternate short batches between the two servers so a busy machine weighs on both alike.
+        batches = 10
+        for batch in range(batches):
+            for total, (server, target) in targets.items():
+                share = options.latency_requests // batches + (
+                    options.latency_requests % batches if batch == batches - 1 else 0
+                )
+                samples[total].extend(sequential_latencies(server, target, share))
+    result: dict[str, Any] = {
+        str(total): {
+            "services": total,
+            "requests": len(values),
+            "median_ms": statistics.median(values),
+            "p99_ms": percentile(values, 0.99),
+        }
+        for total, values in samples.items()
+    }
+    result["median_ratio"] = ratio(
+        result[str(SCALE_LARGE)]["median_ms"], result[str(SCALE_SMALL)]["median_ms"]
+    )
+    result["p99_ratio"] = ratio(result[str(SCALE_LARGE)]["p99_ms"], result[str(SCALE_SMALL)]["p99_ms"])
+    return result
+
+
+# ------------------------------------------------------------------------------------------- reporting
+
+
+@dataclass
+class Goal:
+    name: str
+    target: str
+    measured: str
+    passed: bool
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any]
+    options: dict[str, Any]
+    load: dict[str, Any] = field(default_factory=dict)
+    cold_start: dict[str, Any] = field(default_factory=dict)
+    rss: dict[str, Any] = field(default_factory=dict)
+    reset: dict[str, Any] = field(default_factory=dict)
+    scale: dict[str, Any] = field(default_factory=dict)
+    goals: list[Goal] = field(default_factory=list)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def filesystem_of(path: Path) -> str:
+    """The file system type holding `path`, from /proc/mounts (the longest matching mount point)."""
+    best, kind = "", "unknown"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            mount = parts[1]
+            inside = str(path).startswith(mount.rstrip("/") + "/") or str(path) == mount
+            if inside and len(mount) >= len(best):
+                best, kind = mount, parts[2]
+    except OSError:
+        pass
+    return kind
+
+
+def version_of(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def source_state() -> str:
+    """The commit measured, and whether the work tree had changes to the emulator's code."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "app", "fixtures", "pyproject.toml"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return (
+        f"{commit} + {len(changed)} uncommitted changed files (app/, fixtures/, pyproject.toml)"
+        if changed
+        else commit
+    )
+
+
+def machine_facts(wrk: Wrk, folder: Path) -> dict[str, Any]:
+    return {
+        "source": source_state(),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "wrk": wrk.version(),
+        "temp_filesystem": filesystem_of(folder.resolve()),
+        "load_average_at_start": list(os.getloadavg()),
+        "packages": {
+            name: version_of(name)
+            for name in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "sqlmodel")
+        },
+    }
+
+
+def judge(report: Report) -> list[Goal]:
+    load = report.load
+    goals = [
+        Goal(
+            "GET req/s vs baseline",
+            f">= {GOAL_GET_RPS_RATIO:.2f}x",
+            f"{load['GET']['rps_ratio']:.2f}x",
+            load["GET"]["rps_ratio"] >= GOAL_GET_RPS_RATIO,
+        ),
+        Goal(
+            "POST req/s vs baseline",
+            f">= {GOAL_POST_RPS_RATIO:.2f}x",
+            f"{load['POST']['rps_ratio']:.2f}x",
+            load["POST"]["rps_ratio"] >= GOAL_POST_RPS_RATIO,
+        ),
+    ]
+    for scenario in SCENARIOS:
+        goals.append(
+            Goal(
+                f"{scenario} p99 vs baseline p99 (c={report.options['connections']})",
+                f"<= {GOAL_P99_RATIO:.1f}x",
+                f"{load[scenario]['p99_ratio']:.2f}x",
+                load[scenario]["p99_ratio"] <= GOAL_P99_RATIO,
+            )
+        )
+    cold = report.cold_start["emulator"]["median_s"]
+    rss_mb = report.rss["emulator_mb"]
+    scale = report.scale["median_ratio"]
+    errors = sum(load[scenario]["emulator"]["errors"] for scenario in SCENARIOS)
+    reset = report.reset["median_ms"]
+    goals += [
+        Goal(
+            "cold start (median)", f"<= {GOAL_COLD_START_S:.1f} s", f"{cold:.3f} s", cold <= GOAL_COLD_START_S
+        ),
+        Goal("RSS after load", f"<= {GOAL_RSS_MB:.0f} MB", f"{rss_mb:.1f} MB", rss_mb <= GOAL_RSS_MB),
+        Goal(
+            "GET median, 100,000 vs 10 services",
+            f"<= {GOAL_SCALE_RATIO:.1f}x",
+            f"{scale:.2f}x",
+            scale <= GOAL_SCALE_RATIO,
+        ),
+        Goal("errors under load (all loads)", "0", str(errors), errors == 0),
+        Goal("reset (median)", f"<= {GOAL_RESET_MS:.0f} ms", f"{reset:.2f} ms", reset <= GOAL_RESET_MS),
+    ]
+    return goals
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) if index == 0 or not cell[:1].isdigit() else cell.rjust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * width for width in widths]), *map(line, rows)])
+
+
+def describe_errors(figures: dict[str, Any]) -> str:
+    """`0`, or the total and its kinds: `5 (timeout 4, non-2xx 1)`."""
+    kinds = {kind: count for kind, count in figures["socket_errors_by_kind"].items() if count}
+    if figures["non_2xx"]:
+        kinds["non-2xx"] = figures["non_2xx"]
+    if not kinds:
+        return "0"
+    return f"{figures['errors']} ({', '.join(f'{kind} {count}' for kind, count in kinds.items())})"
+
+
+def render(report: Report, markdown: bool = False) -> str:
+    options = report.options
+    parts: list[str] = []
+    load_rows: list[list[str]] = []
+    for scenario in SCENARIOS:
+        entry = report.load[scenario]
+        for name in ("baseline", "emulator"):
+            figures = entry[name]
+            load_rows.append(
+                [
+                    entry["label"],
+                    name,
+                    f"{figures['requests_per_second']:.0f}",
+                    f"{figures['p50_ms']:.2f}",
+                    f"{figures['p99_ms']:.2f}",
+                    describe_errors(figures),
+                ]
+            )
+        load_rows.append(
+            [
+                entry["label"],
+                "emulator / baseline",
+                f"{entry['rps_ratio']:.2f}x",
+                f"{entry['p50_ratio']:.2f}x",
+                f"{entry['p99_ratio']:.2f}x",
+                "",
+            ]
+        )
+    parts.append(
+        f"Load: wrk -t{options['threads']} -c{options['connections']} -d{options['duration']}s --latency"
+        f" (after a {options['warmup']} s warm-up), GET/POST {webhooks_path()}"
+    )
+    parts.append(table(["load", "server", "req/s", "p50 ms", "p99 ms", "errors"], load_rows, markdown))
+
+    cold, scale = report.cold_start, report.scale
+    other_rows = [
+        [
+            f"cold start, median of {len(cold['emulator']['samples_s'])}",
+            f"{cold['emulator']['median_s']:.3f} s",
+            f"{cold['baseline']['median_s']:.3f} s",
+        ],
+        [
+            "RSS after load (VmRSS, with children)",
+            f"{report.rss['emulator_mb']:.1f} MB",
+            f"{report.rss['baseline_mb']:.1f} MB",
+        ],
+        [
+            f"reset, median of {report.reset['calls']} (p99)",
+            f"{report.reset['median_ms']:.2f} ms ({report.reset['p99_ms']:.2f} ms)",
+            "",
+        ],
+    ]
+    for total in (SCALE_SMALL, SCALE_LARGE):
+        entry = scale[str(total)]
+        other_rows.append(
+            [
+                f"GET median (p99), {total:,} services, {entry['requests']} sequential",
+                f"{entry['median_ms']:.3f} ms ({entry['p99_ms']:.3f} ms)",
+                "",
+            ]
+        )
+    parts.append(table(["measure", "emulator", "baseline"], other_rows, markdown))
+
+    goal_rows = [
+        [goal.name, goal.target, goal.measured, "PASS" if goal.passed else "MISS"] for goal in report.goals
+    ]
+    parts.append(table(["goal", "target", "measured", "result"], goal_rows, markdown))
+    return "\n\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(options: Options) -> Report:
+    wrk_executable = ensure_wrk()
+    with tempfile.TemporaryDirectory(prefix="twilio-emulator-bench-") as temporary, ExitStack() as stack:
+        folder = Path(temporary)
+        wrk = Wrk(wrk_executable, folder, options.threads, options.connections)
+        report = Report(
+            machine=machine_facts(wrk, folder),
+            options=asdict(options)
+            | {
+                "json_path": str(options.json_path) if options.json_path else None,
+                "markdown_path": str(options.markdown_path) if options.markdown_path else None,
+            },
+        )
+        say(
+            f"Machine: {report.machine['nproc']} CPUs, {report.machine['cpu_model']},"
+            f" Python {report.machine['python']}, {report.machine['wrk']},"
+            f" temp folder on {report.machine['temp_filesystem']}"
+        )
+        say(f"Source: {report.machine['source']}")
+
+        say("Cold start (launch to first 200 on the webhooks GET) ...")
+        report.cold_start = measure_cold_start(options, folder)
+
+        say("Starting the emulator (fresh SQLite file, shipped fixtures) and the baseline ...")
+        emulator = stack.enter_context(
+            running(Server("emulator", emulator_command(folder / "bench.db"), folder))
+        )
+        baseline = stack.enter_context(running(Server("baseline", baseline_command, folder)))
+        check_answers(baseline, emulator)
+
+        say("Load ...")
+        report.load = measure_load(options, wrk, baseline, emulator)
+        report.rss = {
+            "emulator_mb": rss_kib(emulator.pid) / 1024,
+            "baseline_mb": rss_kib(baseline.pid) / 1024,
+        }
+
+        say(f"Reset ({options.reset_calls} calls) ...")
+        report.reset = measure_reset(options, emulator)
+        stack.close()
+
+        say(f"GET latency with {SCALE_SMALL} and {SCALE_LARGE:,} services ...")
+        report.scale = measure_scale(options, folder)
+        report.machine["load_average_at_end"] = list(os.getloadavg())
+        report.goals = judge(report)
+        return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    # Ctrl-C and SIGTERM alike unwind the stack, so every `finally` stops its server.
+    signal.signal(signal.SIGINT, raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        report = run(options)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    say("")
+    say(render(report))
+    if options.json_path is not None:
+        document = asdict(report)
+        options.json_path.write_text(json.dumps(document, indent=2) + "\n")
+        say(f"\nResults written to {options.json_path}")
+    if options.markdown_path is not None:
+        options.markdown_path.write_text(render(report, markdown=True) + "\n")
+        say(f"Tables written to {options.markdown_path}")
+    missed = [goal.name for goal in report.goals if not goal.passed]
+    return 1 if options.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
