@@ -8,12 +8,15 @@ deadlocking when a read transaction tries to upgrade.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import sqlite3
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event
+from sqlalchemy import Column, Table, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, text
@@ -25,7 +28,49 @@ from app.conversations.services import models as _services  # noqa: F401
 from app.conversations.webhooks import models as _webhooks  # noqa: F401
 
 BUSY_TIMEOUT_MS = 10_000
+# Integer keys the database assigns; a dump leaves them out so rows can be loaded next to others.
+SURROGATE_KEY = "id"
 _BEGIN_OPTION = "emulator_begin"
+
+Value = TypeVar("Value")
+
+
+class ReadCache:
+    """Values read from the database, dropped whole as soon as anything commits, in any process.
+
+    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other) commits,
+    and a local counter covers this process's own commits, so a read never sees a value older than the
+    last committed write. The hot reads (credentials, a configuration) then cost a dict lookup instead
+    of an ORM round trip.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        # A file database gets a connection of its own to watch; an in-memory one has only this process.
+        self._watch = sqlite3.connect(path, check_same_thread=False) if path else None
+        self._seen: tuple[int, int] = (-1, -1)
+        self._values: dict[Hashable, Any] = {}
+        self.generation = 0
+
+    def _version(self) -> tuple[int, int]:
+        data_version = self._watch.execute("PRAGMA data_version").fetchone()[0] if self._watch else 0
+        return self.generation, data_version
+
+    def get(self, key: Hashable) -> Any:
+        version = self._version()
+        if version != self._seen:
+            self._values.clear()
+            self._seen = version
+        return self._values.get(key, _MISSING)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._values[key] = value
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+
+
+_MISSING = object()
 
 
 class Database:
@@ -45,6 +90,13 @@ class Database:
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+        in_memory = self.backend == "sqlite" and self.url.database in (None, "", ":memory:")
+        self._batcher = _WriteBatcher(self, in_thread=not in_memory)
+        # Only SQLite can tell cheaply that another process committed; elsewhere every read goes to storage.
+        self.cache: ReadCache | None = None
+        if self.backend == "sqlite":
+            in_memory = self.url.database in (None, "", ":memory:")
+            self.cache = ReadCache(None if in_memory else str(Path(self.url.database or "").expanduser()))
 
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self.engine)
@@ -57,15 +109,144 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
-            yield session
+        try:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                yield session
+        finally:
+            if self.cache is not None:
+                self.cache.generation += 1
+
+    async def write(self, work: Callable[[Session], Value]) -> Value:
+        """Run `work` in a write transaction shared with the writes that arrived meanwhile (group commit).
+
+        Concurrent writers queue while one transaction commits; the next transaction takes them all, each
+        in a savepoint of its own, and commits them with one sync to disk. Each caller gets its own result
+        or exception only after that commit, so an acknowledged write is always durable, while a burst of
+        writes pays for one fsync instead of one each. The commit runs in a worker thread so reads keep
+        being answered meanwhile (not for an in-memory database, whose one connection cannot be shared).
+        """
+        return await self._batcher.submit(work)
+
+    def cached(self, key: Hashable, load: Callable[[Session], Value]) -> Value:
+        """`load(session)`'s value, from the read cache while nothing has been committed since."""
+        if self.cache is None:
+            with self.reading() as session:
+                return load(session)
+        value = self.cache.get(key)
+        if value is _MISSING:
+            with self.reading() as session:
+                value = load(session)
+            self.cache.put(key, value)
+        return cast(Value, value)
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table, without surrogate keys: what `load` puts back."""
+        with self.engine.connect() as connection:
+            return {
+                table.name: [
+                    {name: value for name, value in row._mapping.items() if name != SURROGATE_KEY}
+                    for row in connection.execute(select(table))
+                ]
+                for table in SQLModel.metadata.sorted_tables
+            }
+
+    @staticmethod
+    def wipe(session: Session, account_sid: str | None = None) -> None:
+        """Delete every row, or every row of one account, from every table (children first)."""
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            statement = delete(table)
+            if account_sid is not None:
+                statement = statement.where(_account_column(table) == account_sid)
+            session.execute(statement)
+
+    @staticmethod
+    def load(session: Session, rows: dict[str, list[dict[str, Any]]], account_sid: str | None = None) -> None:
+        """Insert rows from `dump` (parents first), or only one account's."""
+        for table in SQLModel.metadata.sorted_tables:
+            selected = [
+                row
+                for row in rows.get(table.name, [])
+                if account_sid is None or row[_account_column(table).name] == account_sid
+            ]
+            if selected:
+                session.execute(insert(table), selected)
 
     def ping(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(text("SELECT 1")).scalar() == 1
 
     def dispose(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
         self.engine.dispose()
+
+
+class _WriteBatcher:
+    """Group commit for `Database.write`; all of its state is touched on the event loop only."""
+
+    def __init__(self, database: Database, *, in_thread: bool) -> None:
+        self.database = database
+        self.in_thread = in_thread
+        self.queue: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.draining = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, work: Callable[[Session], Value]) -> Value:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Value] = loop.create_future()
+        self.queue.append((work, future))
+        if not self.draining:
+            self.draining = True
+            self.task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue, []
+                works = [work for work, _ in batch]
+                try:
+                    if self.in_thread:
+                        outcomes = await asyncio.to_thread(self._commit, works)
+                    else:
+                        outcomes = self._commit(works)
+                except Exception as exc:  # the commit itself failed: nobody's write happened
+                    outcomes = [_Failed(exc)] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # the caller went away
+                        continue
+                    if isinstance(outcome, _Failed):
+                        future.set_exception(outcome.error)
+                    else:
+                        future.set_result(outcome.value)
+        finally:
+            self.draining = False
+
+    def _commit(self, works: list[Callable[[Session], Any]]) -> list[_Done | _Failed]:
+        outcomes: list[_Done | _Failed] = []
+        with self.database.writing() as session:
+            for work in works:
+                try:
+                    with session.begin_nested():
+                        outcomes.append(_Done(work(session)))
+                except Exception as exc:  # this write alone is undone; the others still commit
+                    outcomes.append(_Failed(exc))
+        return outcomes
+
+
+@dataclass(frozen=True)
+class _Done:
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
+
+
+def _account_column(table: Table) -> Column[Any]:
+    """The column that says whose a row is: `account_sid`, or the account table's own `sid`."""
+    return table.c.account_sid if "account_sid" in table.c else table.c.sid
 
 
 def _ensure_sqlite_folder(database: str | None) -> None:

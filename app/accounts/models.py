@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, Session, SQLModel, delete, select
+from sqlmodel import Field, Session, SQLModel, select
 
 from app.twilio.clock import now
 
@@ -42,17 +42,6 @@ def ensure_account(session: Session, sid: str) -> Account:
         session.add(account)
         session.flush()
     return account
-
-
-def delete_accounts(session: Session, account_sid: str | None) -> None:
-    """Remove accounts and keys: all of them, or one account's."""
-    keys = delete(ApiKey)
-    accounts = delete(Account)
-    if account_sid is not None:
-        keys = keys.where(ApiKey.account_sid == account_sid)  # type: ignore[arg-type]
-        accounts = accounts.where(Account.sid == account_sid)  # type: ignore[arg-type]
-    session.exec(keys)
-    session.exec(accounts)
 
 
 def list_api_keys(session: Session, account_sid: str) -> list[ApiKey]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import hmac
 from base64 import b64decode
+from dataclasses import dataclass
 
 from sqlmodel import Session
 
@@ -41,11 +42,25 @@ def _same_secret(given: str, known: str | None) -> bool:
     return hmac.compare_digest(given.encode(), known.encode())
 
 
-def _account_for_key(session: Session, key_sid: str, secret: str, strict: bool) -> str | None:
-    key = get_api_key(session, key_sid)
-    if key is None or (strict and not _same_secret(secret, key.secret)):
-        return None
-    return key.account_sid
+@dataclass(frozen=True)
+class KnownAccount:
+    auth_token: str | None
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    account_sid: str
+    secret: str
+
+
+def _known_account(session: Session, sid: str) -> KnownAccount | None:
+    account = get_account(session, sid)
+    return None if account is None else KnownAccount(account.auth_token)
+
+
+def _known_key(session: Session, sid: str) -> KnownKey | None:
+    key = get_api_key(session, sid)
+    return None if key is None else KnownKey(key.account_sid, key.secret)
 
 
 def authenticate(
@@ -61,15 +76,13 @@ def authenticate(
     if not password:
         raise unauthenticated()
     if sids.is_sid(username, sids.API_KEY):
-        with database.reading() as session:
-            account_sid = _account_for_key(session, username, password, strict)
-        if account_sid is None:
+        key = database.cached(("api_key", username), lambda session: _known_key(session, username))
+        if key is None or (strict and not _same_secret(password, key.secret)):
             raise unauthenticated()
-        return account_sid
+        return key.account_sid
     if not sids.is_sid(username, sids.ACCOUNT):
         raise unauthenticated()
-    with database.reading() as session:
-        account = get_account(session, username)
+    account = database.cached(("account", username), lambda session: _known_account(session, username))
     if account is not None and strict and not _same_secret(password, account.auth_token):
         raise unauthenticated()
     if account is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, Column
-from sqlmodel import Field, Session, SQLModel, col, delete
+from sqlmodel import Field, Session, SQLModel
 
 from app.conversations.webhooks.rules import DEFAULT_TARGET
 
@@ -22,11 +22,3 @@ class AccountWebhookConfiguration(SQLModel, table=True):
 
 def get_account_configuration(session: Session, account_sid: str) -> AccountWebhookConfiguration | None:
     return session.get(AccountWebhookConfiguration, account_sid)
-
-
-def delete_account_configurations(session: Session, account_sid: str | None) -> None:
-    """Remove the account-level configuration: every account's, or one account's."""
-    statement = delete(AccountWebhookConfiguration)
-    if account_sid is not None:
-        statement = statement.where(col(AccountWebhookConfiguration.account_sid) == account_sid)
-    session.exec(statement)

@@ -9,14 +9,10 @@ from starlette.responses import Response
 
 from app.conversations.configuration.models import AccountWebhookConfiguration
 from app.conversations.configuration.service import apply_changes, changes_from_form, fetch_configuration
-from app.deps import TWILIO_ROUTE_DEPENDENCIES, AccountSidDep, DatabaseDep, FormDep, SettingsDep
+from app.deps import TwilioCallDep
 from app.twilio.responses import TwilioJSONResponse
 
-router = APIRouter(
-    prefix="/v1/Configuration",
-    tags=["ConversationsV1Webhook"],
-    dependencies=TWILIO_ROUTE_DEPENDENCIES,
-)
+router = APIRouter(prefix="/v1/Configuration", tags=["ConversationsV1Webhook"])
 
 
 def configuration_json(configuration: AccountWebhookConfiguration, base_url: str) -> dict[str, Any]:
@@ -32,20 +28,17 @@ def configuration_json(configuration: AccountWebhookConfiguration, base_url: str
 
 
 @router.get("/Webhooks", operation_id="FetchConfigurationWebhook")
-async def fetch_webhooks(
-    account_sid: AccountSidDep, database: DatabaseDep, settings: SettingsDep
-) -> Response:
-    with database.reading() as session:
-        configuration = fetch_configuration(session, account_sid)
-    return TwilioJSONResponse(configuration_json(configuration, settings.resource_base_url))
+async def fetch_webhooks(call: TwilioCallDep) -> Response:
+    with call.database.reading() as session:
+        configuration = fetch_configuration(session, call.account_sid)
+    return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
 
 
 @router.post("/Webhooks", operation_id="UpdateConfigurationWebhook")
-async def update_webhooks(
-    account_sid: AccountSidDep, form: FormDep, database: DatabaseDep, settings: SettingsDep
-) -> Response:
+async def update_webhooks(call: TwilioCallDep) -> Response:
     # Validate every parameter before touching storage: an invalid request changes nothing.
-    changes = changes_from_form(form)
-    with database.writing() as session:
-        configuration = apply_changes(session, account_sid, changes)
-    return TwilioJSONResponse(configuration_json(configuration, settings.resource_base_url))
+    changes = changes_from_form(call.form())
+    configuration = await call.database.write(
+        lambda session: apply_changes(session, call.account_sid, changes)
+    )
+    return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, Session, SQLModel, col, delete, func, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 
 class ConversationService(SQLModel, table=True):
@@ -24,6 +24,14 @@ def get_service(session: Session, account_sid: str, sid: str) -> ConversationSer
         ConversationService.sid == sid, ConversationService.account_sid == account_sid
     )
     return session.exec(statement).first()
+
+
+def service_exists(session: Session, account_sid: str, sid: str) -> bool:
+    """Cheaper than `get_service` where only existence matters: no ORM object is built."""
+    statement = select(ConversationService.id).where(
+        ConversationService.sid == sid, ConversationService.account_sid == account_sid
+    )
+    return session.exec(statement).first() is not None
 
 
 def get_service_any_account(session: Session, sid: str) -> ConversationService | None:
@@ -57,10 +65,3 @@ def count_services(session: Session, account_sid: str | None = None) -> int:
     if account_sid is not None:
         statement = statement.where(ConversationService.account_sid == account_sid)
     return session.exec(statement).one()
-
-
-def delete_services(session: Session, account_sid: str | None) -> None:
-    statement = delete(ConversationService)
-    if account_sid is not None:
-        statement = statement.where(col(ConversationService.account_sid) == account_sid)
-    session.exec(statement)

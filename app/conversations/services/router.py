@@ -5,27 +5,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.conversations.services import service as rules
 from app.conversations.services.models import ConversationService
-from app.deps import (
-    TWILIO_ROUTE_DEPENDENCIES,
-    AccountSidDep,
-    DatabaseDep,
-    FormDep,
-    PageBaseUrlDep,
-    SettingsDep,
-    checked_path_sid,
-)
+from app.deps import TwilioCallDep
 from app.twilio import sids
 from app.twilio.clock import iso8601
 from app.twilio.responses import TwilioJSONResponse, no_content
 
-router = APIRouter(
-    prefix="/v1/Services", tags=["ConversationsV1Service"], dependencies=TWILIO_ROUTE_DEPENDENCIES
-)
+router = APIRouter(prefix="/v1/Services", tags=["ConversationsV1Service"])
 
 LINKS = {
     "conversations": "Conversations",
@@ -52,31 +42,25 @@ def service_json(service: ConversationService, base_url: str) -> dict[str, Any]:
 
 
 @router.post("", operation_id="CreateService", status_code=201)
-async def create_service(
-    account_sid: AccountSidDep, form: FormDep, database: DatabaseDep, settings: SettingsDep
-) -> Response:
+async def create_service(call: TwilioCallDep) -> Response:
+    form = call.form()
     friendly_name = form.last("FriendlyName") if "FriendlyName" in form else None
     rules.checked_friendly_name(friendly_name)
-    with database.writing() as session:
-        service = rules.create_service(session, account_sid, friendly_name)
-    return TwilioJSONResponse(service_json(service, settings.resource_base_url), status_code=201)
+    service = await call.database.write(
+        lambda session: rules.create_service(session, call.account_sid, friendly_name)
+    )
+    return TwilioJSONResponse(service_json(service, call.resource_base_url), status_code=201)
 
 
 @router.get("", operation_id="ListService")
-async def list_services(
-    request: Request,
-    account_sid: AccountSidDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    page_base_url: PageBaseUrlDep,
-) -> Response:
-    query = request.query_params
+async def list_services(call: TwilioCallDep) -> Response:
+    query = call.request.query_params
     page_request = rules.checked_page_request(
         query.get("PageSize"), query.get("Page"), query.get("PageToken")
     )
-    with database.reading() as session:
-        page = rules.list_page(session, account_sid, page_request)
-    list_url = f"{page_base_url}/v1/Services"
+    with call.database.reading() as session:
+        page = rules.list_page(session, call.account_sid, page_request)
+    list_url = f"{call.page_base_url}/v1/Services"
 
     def page_url(number: int, token: str | None) -> str:
         params: dict[str, str | int] = {"PageSize": page_request.size, "Page": number}
@@ -100,29 +84,20 @@ async def list_services(
         "next_page_url": page_url(number + 1, next_token) if next_token else None,
         "key": "services",
     }
-    services = [service_json(service, settings.resource_base_url) for service in page.services]
+    services = [service_json(service, call.resource_base_url) for service in page.services]
     return TwilioJSONResponse({"services": services, "meta": meta})
 
 
 @router.get("/{Sid}", operation_id="FetchService")
-async def fetch_service(
-    request: Request,
-    Sid: str,
-    account_sid: AccountSidDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-) -> Response:
-    sid = checked_path_sid(request, sids.SERVICE, Sid)
-    with database.reading() as session:
-        service = rules.fetch_service(session, account_sid, sid, request.url.path)
-    return TwilioJSONResponse(service_json(service, settings.resource_base_url))
+async def fetch_service(Sid: str, call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, Sid)
+    with call.database.reading() as session:
+        service = rules.fetch_service(session, call.account_sid, sid, call.path)
+    return TwilioJSONResponse(service_json(service, call.resource_base_url))
 
 
 @router.delete("/{Sid}", operation_id="DeleteService", status_code=204)
-async def delete_service(
-    request: Request, Sid: str, account_sid: AccountSidDep, database: DatabaseDep
-) -> Response:
-    sid = checked_path_sid(request, sids.SERVICE, Sid)
-    with database.writing() as session:
-        rules.delete_service(session, account_sid, sid, request.url.path)
+async def delete_service(Sid: str, call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, Sid)
+    await call.database.write(lambda session: rules.delete_service(session, call.account_sid, sid, call.path))
     return no_content()

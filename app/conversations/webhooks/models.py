@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, String
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, String, insert, update
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 
@@ -31,6 +33,29 @@ def get_configuration(
         ServiceWebhookConfiguration.account_sid == account_sid,
     )
     return session.exec(statement).first()
+
+
+def write_configuration(
+    session: Session, account_sid: str, chat_service_sid: str, values: dict[str, Any]
+) -> ServiceWebhookConfiguration | None:
+    """Set `values` on the stored row, creating it when missing; one statement each way, no ORM load.
+
+    None when there is no row and none may be made (the caller checks the service exists first).
+    """
+    table = ServiceWebhookConfiguration.__table__  # type: ignore[attr-defined]
+    updated = session.execute(
+        update(table)
+        .where(table.c.chat_service_sid == chat_service_sid, table.c.account_sid == account_sid)
+        .values(**values)
+        .returning(*table.c)
+    ).first()
+    if updated is None:
+        updated = session.execute(
+            insert(table)
+            .values(chat_service_sid=chat_service_sid, account_sid=account_sid, **values)
+            .returning(*table.c)
+        ).first()
+    return None if updated is None else ServiceWebhookConfiguration(**updated._mapping)
 
 
 def delete_configurations(

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.conversations.webhooks.models import ServiceWebhookConfiguration
 from app.conversations.webhooks.service import WebhookChanges, apply_changes, fetch_configuration
-from app.deps import (
-    TWILIO_ROUTE_DEPENDENCIES,
-    AccountSidDep,
-    DatabaseDep,
-    FormDep,
-    SettingsDep,
-    checked_path_sid,
-)
+from app.deps import TwilioCallDep
 from app.twilio import sids
 from app.twilio.responses import TwilioJSONResponse
 
-router = APIRouter(
-    prefix="/v1/Services/{ChatServiceSid}/Configuration",
-    tags=["ConversationsV1Webhook"],
-    dependencies=TWILIO_ROUTE_DEPENDENCIES,
-)
+router = APIRouter(prefix="/v1/Services/{ChatServiceSid}/Configuration", tags=["ConversationsV1Webhook"])
 
 
 def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str) -> dict[str, Any]:
@@ -41,31 +30,18 @@ def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str
 
 
 @router.get("/Webhooks", operation_id="FetchServiceWebhookConfiguration")
-async def fetch_webhooks(
-    request: Request,
-    ChatServiceSid: str,
-    account_sid: AccountSidDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-) -> Response:
-    sid = checked_path_sid(request, sids.SERVICE, ChatServiceSid)
-    with database.reading() as session:
-        configuration = fetch_configuration(session, account_sid, sid, request.url.path)
-    return TwilioJSONResponse(configuration_json(configuration, settings.resource_base_url))
+async def fetch_webhooks(ChatServiceSid: str, call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, ChatServiceSid)
+    configuration = fetch_configuration(call.database, call.account_sid, sid, call.path)
+    return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
 
 
 @router.post("/Webhooks", operation_id="UpdateServiceWebhookConfiguration")
-async def update_webhooks(
-    request: Request,
-    ChatServiceSid: str,
-    account_sid: AccountSidDep,
-    form: FormDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-) -> Response:
-    sid = checked_path_sid(request, sids.SERVICE, ChatServiceSid)
+async def update_webhooks(ChatServiceSid: str, call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, ChatServiceSid)
     # Validate every parameter before touching storage: an invalid request changes nothing.
-    changes = WebhookChanges.from_form(form)
-    with database.writing() as session:
-        configuration = apply_changes(session, account_sid, sid, changes, request.url.path)
-    return TwilioJSONResponse(configuration_json(configuration, settings.resource_base_url))
+    changes = WebhookChanges.from_form(call.form())
+    configuration = await call.database.write(
+        lambda session: apply_changes(session, call.account_sid, sid, changes, call.path)
+    )
+    return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))

@@ -7,9 +7,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.conversations.services.models import get_service
+from app.conversations.services.models import service_exists
 from app.conversations.webhooks import rules
-from app.conversations.webhooks.models import ServiceWebhookConfiguration, get_configuration
+from app.conversations.webhooks.models import (
+    ServiceWebhookConfiguration,
+    get_configuration,
+    write_configuration,
+)
+from app.db import Database
 from app.twilio.errors import not_found
 from app.twilio.forms import FormParameters
 
@@ -69,35 +74,48 @@ class WebhookChanges:
 
 
 def _require_service(session: Session, account_sid: str, chat_service_sid: str, path: str) -> None:
-    if get_service(session, account_sid, chat_service_sid) is None:
+    if not service_exists(session, account_sid, chat_service_sid):
         raise not_found(path)
 
 
-def fetch_configuration(
-    session: Session, account_sid: str, chat_service_sid: str, path: str
-) -> ServiceWebhookConfiguration:
-    """The service's configuration; a service never configured has every setting null."""
+def _stored_configuration(
+    session: Session, account_sid: str, chat_service_sid: str
+) -> ServiceWebhookConfiguration | None:
     configuration = get_configuration(session, account_sid, chat_service_sid)
     if configuration is not None:
         return configuration
-    _require_service(session, account_sid, chat_service_sid, path)
+    if not service_exists(session, account_sid, chat_service_sid):
+        return None
     return ServiceWebhookConfiguration(chat_service_sid=chat_service_sid, account_sid=account_sid)
+
+
+def fetch_configuration(
+    database: Database, account_sid: str, chat_service_sid: str, path: str
+) -> ServiceWebhookConfiguration:
+    """The service's configuration; a service never configured has every setting null.
+
+    Read through the database's read cache: this is the call test suites make most.
+    """
+    configuration = database.cached(
+        ("service_webhooks", account_sid, chat_service_sid),
+        lambda session: _stored_configuration(session, account_sid, chat_service_sid),
+    )
+    if configuration is None:
+        raise not_found(path)
+    return configuration
 
 
 def apply_changes(
     session: Session, account_sid: str, chat_service_sid: str, changes: WebhookChanges, path: str
 ) -> ServiceWebhookConfiguration:
     """Write the named fields; the caller's transaction makes it all-or-nothing."""
-    configuration = get_configuration(session, account_sid, chat_service_sid)
-    if configuration is None:
-        _require_service(session, account_sid, chat_service_sid, path)
-        configuration = ServiceWebhookConfiguration(
-            chat_service_sid=chat_service_sid, account_sid=account_sid
-        )
     if not changes.values:
+        configuration = _stored_configuration(session, account_sid, chat_service_sid)
+        if configuration is None:
+            raise not_found(path)
         return configuration
-    for name, value in changes.values.items():
-        setattr(configuration, name, value)
-    session.add(configuration)
-    session.flush()
-    return configuration
+    _require_service(session, account_sid, chat_service_sid, path)
+    written = write_configuration(session, account_sid, chat_service_sid, changes.values)
+    if written is None:
+        raise not_found(path)
+    return written
