@@ -19,6 +19,7 @@ from app.db import Database
 from app.deliveries.log import DeliveryLog
 from app.deliveries.router import router as deliveries_router
 from app.fixtures import NamedDocument, apply_document, load_fixture_path
+from app.openapi import build_openapi
 from app.settings import Settings
 from app.twilio.errors import install_error_handlers
 from app.twilio.middleware import TwilioEdgeMiddleware
@@ -82,4 +83,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(configuration_router)
     app.include_router(control_router)
     app.include_router(deliveries_router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
