@@ -38,28 +38,33 @@ Value = TypeVar("Value")
 class ReadCache:
     """Values read from the database, dropped whole as soon as anything commits, in any process.
 
-    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other) commits,
-    and a local counter covers this process's own commits, so a read never sees a value older than the
-    last committed write. The hot reads (credentials, a configuration) then cost a dict lookup instead
-    of an ORM round trip.
+    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other) commits;
+    `refresh()` asks it once per request, before the request's first read. A local counter covers this
+    process's own commits and is checked on every read. So a request never sees a value older than the
+    last write committed before it arrived, from any process. The hot reads (credentials, a configuration)
+    then cost a dict lookup instead of an ORM round trip.
     """
 
     def __init__(self, path: str | None) -> None:
         # A file database gets a connection of its own to watch; an in-memory one has only this process.
         self._watch = sqlite3.connect(path, check_same_thread=False) if path else None
-        self._seen: tuple[int, int] = (-1, -1)
+        self._seen_data_version = -1
+        self._seen_generation = -1
         self._values: dict[Hashable, Any] = {}
         self.generation = 0
 
-    def _version(self) -> tuple[int, int]:
-        data_version = self._watch.execute("PRAGMA data_version").fetchone()[0] if self._watch else 0
-        return self.generation, data_version
+    def refresh(self) -> None:
+        """Drop everything if any connection committed since the last refresh."""
+        if self._watch is not None:
+            data_version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
+            if data_version != self._seen_data_version:
+                self._values.clear()
+                self._seen_data_version = data_version
 
     def get(self, key: Hashable) -> Any:
-        version = self._version()
-        if version != self._seen:
+        if self.generation != self._seen_generation:
             self._values.clear()
-            self._seen = version
+            self._seen_generation = self.generation
         return self._values.get(key, _MISSING)
 
     def put(self, key: Hashable, value: Any) -> None:
@@ -126,6 +131,11 @@ class Database:
         being answered meanwhile (not for an in-memory database, whose one connection cannot be shared).
         """
         return await self._batcher.submit(work)
+
+    def refresh_cache(self) -> None:
+        """Called as a request starts: from here on it sees every write committed before it."""
+        if self.cache is not None:
+            self.cache.refresh()
 
     def cached(self, key: Hashable, load: Callable[[Session], Value]) -> Value:
         """`load(session)`'s value, from the read cache while nothing has been committed since."""

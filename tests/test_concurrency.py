@@ -251,3 +251,29 @@ def test_two_servers_on_one_database_file_queue_their_writers(tmp_path: Path) ->
         first.process.stop()
     assert_clean_log(first)
     assert_clean_log(second)
+
+
+def test_a_write_through_one_process_is_seen_by_the_next_read_of_another(tmp_path: Path) -> None:
+    """Both servers cache reads; neither may answer from its cache after the other one committed."""
+    first = start_server(tmp_path, auth_mode="strict")
+    second = start_server(tmp_path, auth_mode="strict", fixtures="")
+    try:
+        with first.client() as writer, second.client() as reader:
+            sid = str(writer.post("/v1/Services", data={"FriendlyName": "shared"}).json()["sid"])
+            for number in range(25):
+                assert reader.get(webhooks_path(sid)).status_code == 200  # fills the reader's cache
+                url = f"https://example.com/hook/{number}"
+                assert writer.post(webhooks_path(sid), data={"PreWebhookUrl": url}).status_code == 200
+                assert reader.get(webhooks_path(sid)).json()["pre_webhook_url"] == url
+        # Credentials are cached too: a new token set through one process counts at once in the other.
+        account = "AC" + "9" * 32
+        for token in ("first-token", "second-token"):
+            document = {"accounts": [{"sid": account, "auth_token": token}]}
+            assert httpx.post(f"{first.base_url}/_emulator/fixtures", json=document).status_code == 204
+            with second.client(account, token) as current:
+                assert current.get("/v1/Services").status_code == 200
+        with second.client(account, "first-token") as stale:
+            assert stale.get("/v1/Services").status_code == 401
+    finally:
+        second.process.stop()
+        first.process.stop()

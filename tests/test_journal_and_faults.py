@@ -168,7 +168,7 @@ def test_journal_stays_bounded_after_100000_requests() -> None:
 
     def entry(number: int) -> JournalEntry:
         return JournalEntry(
-            time="t",
+            time=0.0,
             request_id=f"RQ{number:032x}",
             method="POST",
             path="/v1/Services",

@@ -11,11 +11,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.control.ring import RingLog
+from app.twilio.clock import timestamp_ms
 
 
 @dataclass(frozen=True)
 class JournalEntry:
-    time: str
+    # Seconds since the epoch; formatted only when the journal is read, off the request path.
+    time: float
     request_id: str
     method: str
     path: str
@@ -27,7 +29,7 @@ class JournalEntry:
     duration_ms: float
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "time": timestamp_ms(self.time)}
 
 
 class RequestJournal(RingLog[JournalEntry]):

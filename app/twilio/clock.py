@@ -15,6 +15,7 @@ def iso8601(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def timestamp_ms() -> str:
-    """The current time as Twilio writes it in webhook parameters: `2015-12-16T22:18:37.123Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def timestamp_ms(epoch: float | None = None) -> str:
+    """A time (default: now) as Twilio writes it in webhook parameters: `2015-12-16T22:18:37.123Z`."""
+    moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -18,7 +18,6 @@ from app.control.admin import check_admin_token, needs_admin_token
 from app.control.journal import JournalEntry, RequestJournal
 from app.db import Database
 from app.twilio.auth import authenticate, parse_basic
-from app.twilio.clock import timestamp_ms
 from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error
 from app.twilio.forms import FormParameters, parse_form, read_body
 from app.twilio.headers import new_request_id, response_headers
@@ -108,6 +107,7 @@ class TwilioEdgeMiddleware:
             if is_twilio_api(path):
                 credentials = parse_basic(headers.get("authorization"))
                 state["username"] = credentials[0] if credentials else None
+                self.database.refresh_cache()
                 state["account_sid"] = authenticate(
                     self.database, self.strict_auth, credentials, self.last_auth_tokens
                 )
@@ -128,7 +128,7 @@ class TwilioEdgeMiddleware:
         params = form.pairs
         self.journal.record(
             JournalEntry(
-                time=timestamp_ms(),
+                time=time.time(),
                 request_id=state["request_id"],
                 method=scope["method"],
                 path=scope["path"],
