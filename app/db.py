@@ -233,6 +233,13 @@ class _WriteBatcher:
             self.draining = False
 
     def _commit(self, works: list[Callable[[Session], Any]]) -> list[_Done | _Failed]:
+        # Optimistic: every write succeeds, so no savepoints. When one fails, the whole transaction is
+        # rolled back and the batch is run again with a savepoint around each write.
+        try:
+            with self.database.writing() as session:
+                return [_Done(work(session)) for work in works]
+        except Exception:  # noqa: S110 - each write's own error is reported by the careful pass below
+            pass
         outcomes: list[_Done | _Failed] = []
         with self.database.writing() as session:
             for work in works:

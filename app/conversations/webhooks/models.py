@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String, insert, update
+from sqlalchemy import JSON, Column, ForeignKey, String, exists, insert, literal, update
 from sqlmodel import Field, Session, SQLModel, col, delete, select
+
+from app.conversations.services.models import ConversationService
 
 
 class ServiceWebhookConfiguration(SQLModel, table=True):
@@ -38,9 +40,10 @@ def get_configuration(
 def write_configuration(
     session: Session, account_sid: str, chat_service_sid: str, values: dict[str, Any]
 ) -> ServiceWebhookConfiguration | None:
-    """Set `values` on the stored row, creating it when missing; one statement each way, no ORM load.
+    """Set `values` on the stored row, creating it when missing; no ORM load.
 
-    None when there is no row and none may be made (the caller checks the service exists first).
+    A configured service costs one UPDATE; an unconfigured one an UPDATE and an INSERT that only happens
+    if the account owns the service. None when the account has no such service.
     """
     table = ServiceWebhookConfiguration.__table__  # type: ignore[attr-defined]
     updated = session.execute(
@@ -50,11 +53,14 @@ def write_configuration(
         .returning(*table.c)
     ).first()
     if updated is None:
-        updated = session.execute(
-            insert(table)
-            .values(chat_service_sid=chat_service_sid, account_sid=account_sid, **values)
-            .returning(*table.c)
-        ).first()
+        row = {"chat_service_sid": chat_service_sid, "account_sid": account_sid, **values}
+        owned = exists().where(
+            col(ConversationService.sid) == chat_service_sid,
+            col(ConversationService.account_sid) == account_sid,
+        )
+        columns = list(row)
+        values_row = select(*(literal(row[name], table.c[name].type) for name in columns)).where(owned)
+        updated = session.execute(insert(table).from_select(columns, values_row).returning(*table.c)).first()
     return None if updated is None else ServiceWebhookConfiguration(**updated._mapping)
 
 

@@ -73,11 +73,6 @@ class WebhookChanges:
         return cls(values)
 
 
-def _require_service(session: Session, account_sid: str, chat_service_sid: str, path: str) -> None:
-    if not service_exists(session, account_sid, chat_service_sid):
-        raise not_found(path)
-
-
 def _stored_configuration(
     session: Session, account_sid: str, chat_service_sid: str
 ) -> ServiceWebhookConfiguration | None:
@@ -114,7 +109,6 @@ def apply_changes(
         if configuration is None:
             raise not_found(path)
         return configuration
-    _require_service(session, account_sid, chat_service_sid, path)
     written = write_configuration(session, account_sid, chat_service_sid, changes.values)
     if written is None:
         raise not_found(path)
