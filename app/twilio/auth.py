@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from app.accounts.models import ensure_account, get_account, get_api_key
-from app.db import Database
+from app.db import CREDENTIALS, Database
 from app.twilio import sids
 from app.twilio.errors import unauthenticated
 
@@ -34,6 +34,11 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not separator:
         return None
     return username, password
+
+
+def looks_like_username(value: str) -> bool:
+    """An account or API key SID, the only usernames Twilio accepts."""
+    return sids.is_sid(value, sids.ACCOUNT) or sids.is_sid(value, sids.API_KEY)
 
 
 def _same_secret(given: str, known: str | None) -> bool:
@@ -76,13 +81,17 @@ def authenticate(
     if not password:
         raise unauthenticated()
     if sids.is_sid(username, sids.API_KEY):
-        key = database.cached(("api_key", username), lambda session: _known_key(session, username))
+        key = database.cached(
+            ("api_key", username), lambda session: _known_key(session, username), CREDENTIALS
+        )
         if key is None or (strict and not _same_secret(password, key.secret)):
             raise unauthenticated()
         return key.account_sid
     if not sids.is_sid(username, sids.ACCOUNT):
         raise unauthenticated()
-    account = database.cached(("account", username), lambda session: _known_account(session, username))
+    account = database.cached(
+        ("account", username), lambda session: _known_account(session, username), CREDENTIALS
+    )
     if account is not None and strict and not _same_secret(password, account.auth_token):
         raise unauthenticated()
     if account is None:

@@ -20,6 +20,10 @@ MAX_PARAMETERS = 1000
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 
+class ClientDisconnected(Exception):
+    """The client went away before its body was complete: there is nobody to answer, nothing to apply."""
+
+
 class FormParameters:
     """Form parameters in the order sent, repeated keys kept."""
 
@@ -59,7 +63,7 @@ async def read_body(headers: dict[str, str], receive: Receive, limit: int) -> by
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -17,9 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.control.admin import check_admin_token, needs_admin_token
 from app.control.journal import JournalEntry, RequestJournal
 from app.db import Database
-from app.twilio.auth import authenticate, parse_basic
-from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error
-from app.twilio.forms import FormParameters, parse_form, read_body
+from app.twilio.auth import authenticate, looks_like_username, parse_basic
+from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error, not_found
+from app.twilio.forms import ClientDisconnected, FormParameters, parse_form, read_body
 from app.twilio.headers import new_request_id, response_headers
 
 TWILIO_API_PREFIX = "/v1"
@@ -85,16 +85,21 @@ class TwilioEdgeMiddleware:
                 await _send_error(send_tracked, generic_error(500))
         finally:
             self.in_flight -= 1
-        if self.journal.enabled and is_twilio_api(scope["path"]):
-            self._record(scope, state, response_status or 500, time.perf_counter() - started)
+        if response_status is not None and self.journal.enabled and is_twilio_api(scope["path"]):
+            self._record(scope, state, response_status, time.perf_counter() - started)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, state: MutableMapping[str, Any]
     ) -> None:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers", [])
-        }
+        headers: dict[str, str] = {}
+        authorizations: list[str] = []
+        for raw_name, raw_value in scope.get("headers", []):
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = value
+            if name == "authorization":
+                authorizations.append(value)
+        # Two Authorization headers are ambiguous: neither counts, so neither order can get a caller in.
+        authorization = authorizations[0] if len(authorizations) == 1 else None
         if scope["method"] == "OPTIONS":
             # A CORS preflight never carries credentials; answer it before authentication.
             await _send_empty(send, 200)
@@ -105,16 +110,24 @@ class TwilioEdgeMiddleware:
             state["content_type"] = headers.get("content-type")
             path = scope["path"]
             if is_twilio_api(path):
-                credentials = parse_basic(headers.get("authorization"))
-                state["username"] = credentials[0] if credentials else None
+                credentials = parse_basic(authorization)
+                # Only a SID-shaped username is recorded: a token typed into the wrong field is not.
+                username = credentials[0] if credentials else None
+                state["username"] = username if username and looks_like_username(username) else None
                 self.database.refresh_cache()
                 state["account_sid"] = authenticate(
                     self.database, self.strict_auth, credentials, self.last_auth_tokens
                 )
+                if b"%2f" in scope.get("raw_path", b"").lower():
+                    # An encoded slash is part of a path segment (a SID), never a separator: no Twilio
+                    # resource has one, however the decoded path would route.
+                    raise not_found(path)
             elif self.admin_token is not None and needs_admin_token(path):
-                check_admin_token(self.admin_token, headers.get("authorization"))
+                check_admin_token(self.admin_token, authorization)
         except TwilioError as error:
             await _send_error(send, error)
+            return
+        except ClientDisconnected:
             return
         await self.app(scope, _replay(body, receive), send)
 

@@ -39,7 +39,33 @@ def parser_error_response(error: BaseException | None) -> bytes:
 class TwilioHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's fast (httptools) protocol; the one the CLI runs."""
 
+    _deferred_error: bytes | None = None
+
     def send_400_response(self, msg: str) -> None:
         # Called from inside uvicorn's `except` block, so the parser's error is the one in flight.
-        self.transport.write(parser_error_response(sys.exc_info()[1]))
+        response = parser_error_response(sys.exc_info()[1])
+        if self._answering():
+            # Requests pipelined before the bad one are still being answered: the error waits its turn,
+            # so they get their own answers first.
+            self._deferred_error = response
+            self.flow.pause_reading()
+            return
+        self.transport.write(response)
         self.transport.close()
+
+    def _answering(self) -> bool:
+        """Whether an earlier, complete request is still waiting for its answer.
+
+        A current request whose body is still arriving is the one the parser just failed on: it gets the
+        error at once.
+        """
+        cycle = getattr(self, "cycle", None)
+        earlier = cycle is not None and not cycle.response_complete and not cycle.more_body
+        return bool(self.pipeline) or earlier
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._deferred_error is not None and not self._answering():
+            self.transport.write(self._deferred_error)
+            self._deferred_error = None
+            self.transport.close()
