@@ -35,40 +35,61 @@ _BEGIN_OPTION = "emulator_begin"
 Value = TypeVar("Value")
 
 
-class ReadCache:
-    """Values read from the database, dropped whole as soon as anything commits, in any process.
+# Credentials change rarely while configurations change all the time, so they are cached apart: triggers
+# count every change to the credential tables in this row, and only that count empties their cache.
+CREDENTIALS = "credentials"
+_VERSION_TABLE = "emulator_version"
+_CREDENTIAL_TABLES = ("account", "api_key")
 
-    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other) commits;
-    `refresh()` asks it once per request, before the request's first read. A local counter covers this
-    process's own commits and is checked on every read. So a request never sees a value older than the
-    last write committed before it arrived, from any process. The hot reads (credentials, a configuration)
-    then cost a dict lookup instead of an ORM round trip.
+
+class ReadCache:
+    """Values read from the database, dropped as soon as a commit may have changed them, in any process.
+
+    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other)
+    commits, and a trigger-kept counter when credentials change; `refresh()` reads both once per request,
+    before the request's first read. A local counter covers this process's own commits. So a request
+    never sees a value older than the last write committed before it arrived, from any process. The hot
+    reads (credentials, a configuration) then cost a dict lookup instead of an ORM round trip.
     """
 
     def __init__(self, path: str | None) -> None:
         # A file database gets a connection of its own to watch; an in-memory one has only this process.
         self._watch = sqlite3.connect(path, check_same_thread=False) if path else None
-        self._seen_data_version = -1
+        self._seen: tuple[int, int] = (-1, -1)
         self._seen_generation = -1
         self._values: dict[Hashable, Any] = {}
+        self._credentials: dict[Hashable, Any] = {}
         self.generation = 0
 
     def refresh(self) -> None:
-        """Drop everything if any connection committed since the last refresh."""
-        if self._watch is not None:
-            data_version: int = self._watch.execute("PRAGMA data_version").fetchone()[0]
-            if data_version != self._seen_data_version:
-                self._values.clear()
-                self._seen_data_version = data_version
-
-    def get(self, key: Hashable) -> Any:
-        if self.generation != self._seen_generation:
+        """Drop what any connection may have changed since the last refresh."""
+        if self._watch is None:
+            return
+        data_version, credentials = self._watch.execute(
+            "SELECT (SELECT data_version FROM pragma_data_version()),"  # noqa: S608 - constants only
+            f" (SELECT version FROM {_VERSION_TABLE} WHERE scope = '{CREDENTIALS}')"
+        ).fetchone()
+        if data_version != self._seen[0]:
             self._values.clear()
-            self._seen_generation = self.generation
-        return self._values.get(key, _MISSING)
+        if credentials != self._seen[1]:
+            self._credentials.clear()
+        self._seen = (data_version, credentials)
 
-    def put(self, key: Hashable, value: Any) -> None:
-        self._values[key] = value
+    def _store(self, scope: str | None) -> dict[Hashable, Any]:
+        if self.generation != self._seen_generation:
+            # This process committed. A file database's credential counter says whether that touched
+            # credentials; an in-memory database has no watcher, so everything goes.
+            self._values.clear()
+            if self._watch is None:
+                self._credentials.clear()
+            self._seen_generation = self.generation
+        return self._credentials if scope == CREDENTIALS else self._values
+
+    def get(self, key: Hashable, scope: str | None = None) -> Any:
+        return self._store(scope).get(key, _MISSING)
+
+    def put(self, key: Hashable, value: Any, scope: str | None = None) -> None:
+        self._store(scope)[key] = value
 
     def close(self) -> None:
         if self._watch is not None:
@@ -105,6 +126,9 @@ class Database:
 
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self.engine)
+        if self.backend == "sqlite":
+            with self.engine.begin() as connection:
+                _create_credential_counter(connection)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -137,16 +161,19 @@ class Database:
         if self.cache is not None:
             self.cache.refresh()
 
-    def cached(self, key: Hashable, load: Callable[[Session], Value]) -> Value:
-        """`load(session)`'s value, from the read cache while nothing has been committed since."""
+    def cached(self, key: Hashable, load: Callable[[Session], Value], scope: str | None = None) -> Value:
+        """`load(session)`'s value, from the read cache while nothing it reads has been committed since.
+
+        `scope=CREDENTIALS` for values read from the credential tables only.
+        """
         if self.cache is None:
             with self.reading() as session:
                 return load(session)
-        value = self.cache.get(key)
+        value = self.cache.get(key, scope)
         if value is _MISSING:
             with self.reading() as session:
                 value = load(session)
-            self.cache.put(key, value)
+            self.cache.put(key, value, scope)
         return cast(Value, value)
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
@@ -259,6 +286,21 @@ class _Done:
 @dataclass(frozen=True)
 class _Failed:
     error: Exception
+
+
+def _create_credential_counter(connection: Connection) -> None:
+    connection.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {_VERSION_TABLE} (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    connection.exec_driver_sql(
+        f"INSERT OR IGNORE INTO {_VERSION_TABLE} (scope, version) VALUES ('{CREDENTIALS}', 0)"  # noqa: S608
+    )
+    for table in _CREDENTIAL_TABLES:
+        for change in ("INSERT", "UPDATE", "DELETE"):
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{change.lower()}_counts AFTER {change} ON {table} "  # noqa: S608
+                f"BEGIN UPDATE {_VERSION_TABLE} SET version = version + 1 WHERE scope = '{CREDENTIALS}'; END"
+            )
 
 
 def _account_column(table: Table) -> Column[Any]:
