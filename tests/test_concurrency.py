@@ -17,34 +17,12 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import DEMO_ACCOUNT, DEMO_TOKEN, Server, start_server, webhooks_path
+from tests.conftest import DEMO_ACCOUNT, DEMO_TOKEN, SERVICE_EVENTS, Server, start_server, webhooks_path
 
 ACCOUNTS = [
     (DEMO_ACCOUNT, DEMO_TOKEN),
     ("AC" + "1" * 32, "token-one"),  # first seen during the test (permissive mode)
     ("AC" + "2" * 32, "token-two"),
-]
-EVENTS = [
-    "onMessageAdd",
-    "onMessageAdded",
-    "onMessageUpdate",
-    "onMessageUpdated",
-    "onMessageRemove",
-    "onMessageRemoved",
-    "onConversationAdd",
-    "onConversationAdded",
-    "onConversationUpdate",
-    "onConversationUpdated",
-    "onConversationRemove",
-    "onConversationRemoved",
-    "onConversationStateUpdated",
-    "onParticipantAdd",
-    "onParticipantAdded",
-    "onParticipantUpdate",
-    "onParticipantUpdated",
-    "onParticipantRemove",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
 ]
 SERVICES = 20
 THREADS = 16
@@ -109,7 +87,10 @@ def test_concurrent_writers_on_many_services_keep_every_acknowledged_write(tmp_p
                     data = {
                         "PreWebhookUrl": f"https://example.com/pre/{sid}/{tag}",
                         "PostWebhookUrl": f"https://example.com/post/{sid}/{tag}",
-                        "Filters": [EVENTS[(thread + number) % 20], EVENTS[(thread * number + 1) % 20]],
+                        "Filters": [
+                            SERVICE_EVENTS[(thread + number) % 20],
+                            SERVICE_EVENTS[(thread * number + 1) % 20],
+                        ],
                         "Method": "get" if (thread + number) % 2 else "POST",
                     }
                     with turns[sid]:
@@ -178,7 +159,7 @@ def test_create_configure_delete_races_never_fail(tmp_path: Path) -> None:
                     target = randomness.choice(pool)
                     # Maybe another account's service, maybe one being deleted right now: 200 or 404.
                     answer = await client.post(
-                        webhooks_path(target), data={"Method": "GET", "Filters": EVENTS[step % 20]}
+                        webhooks_path(target), data={"Method": "GET", "Filters": SERVICE_EVENTS[step % 20]}
                     )
                     assert_clean_answer(answer, (200, 404))
                     if answer.status_code == 404:

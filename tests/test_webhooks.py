@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,
+    SERVICE_EVENTS,
     Server,
     assert_twilio_error,
     new_service,
@@ -27,28 +28,6 @@ KEYS = {
     "method",
     "url",
 }
-EVENTS = [
-    "onMessageAdd",
-    "onMessageAdded",
-    "onMessageUpdate",
-    "onMessageUpdated",
-    "onMessageRemove",
-    "onMessageRemoved",
-    "onConversationAdd",
-    "onConversationAdded",
-    "onConversationUpdate",
-    "onConversationUpdated",
-    "onConversationRemove",
-    "onConversationRemoved",
-    "onConversationStateUpdated",
-    "onParticipantAdd",
-    "onParticipantAdded",
-    "onParticipantUpdate",
-    "onParticipantUpdated",
-    "onParticipantRemove",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-]
 FULL = {
     "PreWebhookUrl": "https://hooks.example.com/pre",
     "PostWebhookUrl": "http://127.0.0.1:3000/post?x=1",
@@ -124,7 +103,7 @@ def test_only_named_parameters_change(api: httpx.Client) -> None:
 
 def test_every_event_name_is_accepted(api: httpx.Client) -> None:
     sid = new_service(api)
-    assert configure(api, sid, {"Filters": EVENTS})["filters"] == EVENTS
+    assert configure(api, sid, {"Filters": SERVICE_EVENTS})["filters"] == SERVICE_EVENTS
 
 
 def test_filters_replace_dedupe_keep_order_and_drop_empty(api: httpx.Client) -> None:
