@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from app.conversations.webhooks.rules import checked_method
 from app.settings import Settings
 from app.twilio.errors import TwilioError, generic_error, not_found, unauthenticated
 from app.twilio.forms import FormParameters, too_large
-from app.twilio.openapi_extract import SUBSET_PATH
+from app.twilio.openapi_extract import SUBSET_PATH, refs
 
 OPENAPI_VERSION = "3.0.3"
 ERROR_SCHEMA = "TwilioError"
@@ -286,30 +286,18 @@ def _document_emulator_operation(operation: dict[str, Any], max_body_bytes: int)
     responses["500"] = _error("An unexpected error (20500).", generic_error(500))
 
 
-def _refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from _refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _refs(item)
-
-
 def _drop_unused_schemas(document: dict[str, Any]) -> None:
     """FastAPI's `HTTPValidationError` and friends: the emulator never answers 422, so nothing uses them."""
     schemas: dict[str, Any] = document["components"]["schemas"]
     prefix = "#/components/schemas/"
     used: set[str] = set()
-    pending = [ref[len(prefix) :] for ref in _refs(document["paths"]) if ref.startswith(prefix)]
+    pending = [ref[len(prefix) :] for ref in refs(document["paths"]) if ref.startswith(prefix)]
     while pending:
         name = pending.pop()
         if name in used or name not in schemas:
             continue
         used.add(name)
-        pending.extend(ref[len(prefix) :] for ref in _refs(schemas[name]) if ref.startswith(prefix))
+        pending.extend(ref[len(prefix) :] for ref in refs(schemas[name]) if ref.startswith(prefix))
     for name in set(schemas) - used:
         del schemas[name]
 

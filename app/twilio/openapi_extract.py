@@ -33,17 +33,17 @@ LICENSE = {"name": "MIT", "url": "https://github.com/twilio/twilio-oai/blob/main
 COMPONENT_REF = "#/components/"
 
 
-def _refs(node: Any) -> Iterator[str]:
+def refs(node: Any) -> Iterator[str]:
     """Every `$ref` string anywhere under node."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
                 yield value
             else:
-                yield from _refs(value)
+                yield from refs(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _refs(item)
+            yield from refs(item)
 
 
 def _component(spec: dict[str, Any], ref: str) -> tuple[str, str, Any]:
@@ -65,7 +65,7 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
         paths[path] = {"description": item["description"]} | {method: item[method] for method in methods}
 
     components: dict[str, dict[str, Any]] = {}
-    pending = list(_refs(paths))
+    pending = list(refs(paths))
     seen: set[str] = set()
     while pending:
         ref = pending.pop()
@@ -74,7 +74,7 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
         seen.add(ref)
         kind, name, target = _component(spec, ref)
         components.setdefault(kind, {})[name] = target
-        pending.extend(_refs(target))
+        pending.extend(refs(target))
 
     schemes = {
         name
