@@ -105,23 +105,24 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.backend = self.url.get_backend_name()
+        sqlite = self.backend == "sqlite"
+        in_memory = sqlite and self.url.database in (None, "", ":memory:")
         options: dict[str, Any] = {}
-        if self.backend == "sqlite":
+        if sqlite:
             _ensure_sqlite_folder(self.url.database)
             options["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
-            if self.url.database in (None, "", ":memory:"):
-                # An in-memory database lives in its connection: every session must share that one.
-                options["poolclass"] = StaticPool
+        if in_memory:
+            # An in-memory database lives in its connection: every session must share that one.
+            options["poolclass"] = StaticPool
         self.engine: Engine = create_engine(url, **options)
-        if self.backend == "sqlite":
+        if sqlite:
             _configure_sqlite(self.engine)
         self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
-        in_memory = self.backend == "sqlite" and self.url.database in (None, "", ":memory:")
+        # The one connection of an in-memory database cannot be shared with a writer thread.
         self._batcher = _WriteBatcher(self, in_thread=not in_memory)
         # Only SQLite can tell cheaply that another process committed; elsewhere every read goes to storage.
         self.cache: ReadCache | None = None
-        if self.backend == "sqlite":
-            in_memory = self.url.database in (None, "", ":memory:")
+        if sqlite:
             self.cache = ReadCache(None if in_memory else str(Path(self.url.database or "").expanduser()))
 
     def create_schema(self) -> None:
