@@ -61,28 +61,24 @@ class TwilioEdgeMiddleware:
         state: MutableMapping[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
 
+        response_status: int | None = None
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal response_status
             if message["type"] == "http.response.start":
+                response_status = message["status"]
                 extra = response_headers(request_id, time.perf_counter() - started, self.in_flight)
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        response_status: int | None = None
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal response_status
-            if message["type"] == "http.response.start":
-                response_status = message["status"]
-            await send_with_headers(message)
-
         try:
-            await self._handle(scope, receive, send_tracked, state)
+            await self._handle(scope, receive, send_with_headers, state)
         except Exception:
             # Anything unexpected: the detail goes to the log, the client gets the envelope, the server
             # keeps serving. Handled here rather than by Starlette so the response keeps Twilio's headers.
             logger.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if response_status is None:
-                await _send_error(send_tracked, generic_error(500))
+                await _send_error(send_with_headers, generic_error(500))
         finally:
             self.in_flight -= 1
         if response_status is not None and self.journal.enabled and is_twilio_api(scope["path"]):
