@@ -743,3 +743,49 @@ def test_the_delivery_log_keeps_only_the_newest_entries(short_server: Server, re
     result = trigger(short_server, "onMessageAdd", params={**MESSAGE, "Body": "two"})
     assert deliveries(short_server) == result["deliveries"]
     assert [entry["parameters"]["Body"] for entry in deliveries(short_server)] == ["two", "two"]
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize("path", ["/hook/é", "/h|k{x}", "/q?x=ü&y=a|b"])
+def test_urls_with_characters_that_must_be_encoded_are_signed_as_sent(
+    emulator: Server, api: httpx.Client, receiver: Receiver, method: str, path: str
+) -> None:
+    answer = api.post(
+        webhooks_path(DEMO_SERVICE),
+        data={"PostWebhookUrl": receiver.url(path), "Filters": "onMessageAdded", "Method": method},
+    )
+    assert answer.status_code == 200, answer.text
+    trigger(emulator, "onMessageAdd", params=MESSAGE)
+    (delivered,) = receiver.requests
+    assert_signed(delivered)
+
+
+def test_reset_forgets_the_tokens_accounts_last_used(emulator: Server, receiver: Receiver) -> None:
+    account = "AC" + "8" * 32
+    fixture = {
+        "services": [
+            {
+                "sid": "IS" + "8" * 32,
+                "account_sid": account,
+                "friendly_name": "after reset",
+                "webhooks": {"post_webhook_url": receiver.url("/post"), "filters": ["onMessageAdded"]},
+            }
+        ],
+    }
+    with emulator.client(account, "old-token") as client:
+        assert client.get("/v1/Services").status_code == 200
+    emulator.reset()
+    httpx.post(f"{emulator.base_url}/_emulator/fixtures", json=fixture).raise_for_status()
+    payload = {"account_sid": account, "chat_service_sid": "IS" + "8" * 32, "event": "onMessageAdd"}
+    answer = httpx.post(f"{emulator.base_url}/_emulator/events", json=payload)
+    (entry,) = answer.json()["deliveries"]
+    assert entry["error"] == "no_auth_token"
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("route", ["/_emulator/events", "/_emulator/fixtures", "/_emulator/faults"])
+def test_a_body_nested_too_deeply_is_refused(emulator: Server, route: str) -> None:
+    before = emulator.snapshot()
+    answer = httpx.post(f"{emulator.base_url}{route}", content=b"[" * 100_000)
+    assert_twilio_error(answer, 400, 20001)
+    assert emulator.snapshot() == before

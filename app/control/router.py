@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 from app import __version__
 from app.control import state
+from app.control.documents import parse_json_body
 from app.control.faults import FAULT_METHODS, FaultQueue
 from app.control.journal import RequestJournal
 from app.deps import DatabaseDep
@@ -35,11 +35,7 @@ def _account_filter(value: str | None) -> str | None:
 
 
 def _json_body(request: Request) -> Any:
-    body: bytes = request.scope["state"].get("body", b"")
-    try:
-        return json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TwilioError(400, MISSING_PARAMETER, f"The body is not a JSON document: {exc}") from None
+    return parse_json_body(request.scope["state"].get("body", b""))
 
 
 def _parse(model: type[Model], data: Any) -> Model:

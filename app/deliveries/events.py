@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts.models import get_account
+from app.control.documents import parse_json_body
 from app.conversations.configuration.models import get_account_configuration
 from app.conversations.services.models import get_service
 from app.conversations.webhooks.models import get_configuration
@@ -161,10 +162,7 @@ def _required_sid(data: dict[str, Any], name: str, prefix: str) -> str:
 
 def parse_event_request(body: bytes) -> EventRequest:
     """The JSON body of `POST /_emulator/events`, or a 400 (code 20001) naming what is wrong."""
-    try:
-        data = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(f"The body is not a JSON document: {exc}") from None
+    data = parse_json_body(body)
     if not isinstance(data, dict):
         raise _bad("The body must be a JSON object with account_sid, chat_service_sid and event")
     unknown = sorted(set(data) - set(REQUEST_FIELDS))
@@ -220,7 +218,7 @@ def modifications(action: Action, answer: bytes) -> dict[str, str]:
         return {}
     try:
         data = json.loads(answer)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {}
     if not isinstance(data, dict):
         return {}

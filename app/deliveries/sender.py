@@ -65,7 +65,11 @@ def request_url(call: HookCall) -> str:
 
 
 async def send(client: httpx.AsyncClient, call: HookCall, auth_token: str | None, timeout: float) -> Sent:
-    url = request_url(call)
+    import httpx
+
+    # Signed exactly as sent: httpx percent-encodes what a URL may not carry raw (é, {, |), and a
+    # receiver validates the URL it was called on.
+    url = str(httpx.URL(request_url(call)))
     token = secrets.token_hex(16)
     started = time.perf_counter()
 
@@ -109,8 +113,6 @@ async def send(client: httpx.AsyncClient, call: HookCall, auth_token: str | None
     if is_post:
         headers["Content-Type"] = FORM_CONTENT_TYPE
     content = urlencode(call.parameters).encode() if is_post else None
-    import httpx
-
     try:
         # One deadline for the whole exchange: connecting, sending, and reading the answer.
         async with asyncio.timeout(timeout):
