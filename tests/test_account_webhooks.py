@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -194,3 +195,19 @@ def test_the_python_library_fetches_and_updates_it(emulator: Server) -> None:
     with pytest.raises(TwilioRestException) as refused:
         webhooks.update(target="studio")
     assert (refused.value.status, refused.value.code) == (400, 20002)
+
+
+def test_concurrent_updates_each_answer_their_own_write(emulator: Server) -> None:
+    """Writes that share one group commit must not see each other's values in their answers."""
+
+    def update(method: str) -> str:
+        with emulator.client() as client:
+            answer = client.post("/v1/Configuration/Webhooks", data={"Method": method})
+            assert answer.status_code == 200, answer.text
+            value: str = answer.json()["method"]
+            return value
+
+    methods = ["GET", "POST"] * 20
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answered = list(pool.map(update, methods))
+    assert answered == methods

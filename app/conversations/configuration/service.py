@@ -32,10 +32,11 @@ def fetch_configuration(session: Session, account_sid: str) -> AccountWebhookCon
 def apply_changes(session: Session, account_sid: str, changes: WebhookChanges) -> AccountWebhookConfiguration:
     """Write the named fields; the caller's transaction makes it all-or-nothing."""
     configuration = fetch_configuration(session, account_sid)
-    if not changes.values:
-        return configuration
-    for name, value in changes.values.items():
-        setattr(configuration, name, value)
-    session.add(configuration)
-    session.flush()
-    return configuration
+    if changes.values:
+        for name, value in changes.values.items():
+            setattr(configuration, name, value)
+        session.add(configuration)
+        session.flush()
+    # Writes in one group commit share a session, so each caller gets a copy of its own: the session's
+    # object may be changed by the next write in the batch before this one is answered.
+    return AccountWebhookConfiguration(**configuration.model_dump())
