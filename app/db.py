@@ -107,6 +107,8 @@ class Database:
         self.backend = self.url.get_backend_name()
         sqlite = self.backend == "sqlite"
         in_memory = sqlite and self.url.database in (None, "", ":memory:")
+        # A `file:` URI (shared-cache memory, read-only modes, ...) cannot be watched from a plain path.
+        watchable = sqlite and not in_memory and not (self.url.database or "").startswith("file:")
         options: dict[str, Any] = {}
         if sqlite:
             _ensure_sqlite_folder(self.url.database)
@@ -122,13 +124,18 @@ class Database:
         self._batcher = _WriteBatcher(self, in_thread=not in_memory)
         # Only SQLite can tell cheaply that another process committed; elsewhere every read goes to storage.
         self.cache: ReadCache | None = None
-        if sqlite:
-            self.cache = ReadCache(None if in_memory else str(Path(self.url.database or "").expanduser()))
+        if in_memory:
+            self.cache = ReadCache(None)
+        elif watchable:
+            self.cache = ReadCache(str(Path(self.url.database or "").expanduser()))
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
-        if self.backend == "sqlite":
-            with self.engine.begin() as connection:
+        # As a write transaction from the start: a deferred BEGIN reads the schema and then fails to
+        # upgrade to writing (at once, not after the busy timeout) if another process starting on the same
+        # file committed in between.
+        with self._writer.begin() as connection:
+            SQLModel.metadata.create_all(connection)
+            if self.backend == "sqlite":
                 _create_credential_counter(connection)
 
     @contextmanager
@@ -242,23 +249,24 @@ class _WriteBatcher:
         try:
             while self.queue:
                 batch, self.queue = self.queue, []
-                works = [work for work, _ in batch]
-                try:
-                    if self.in_thread:
-                        outcomes = await asyncio.to_thread(self._commit, works)
-                    else:
-                        outcomes = self._commit(works)
-                except Exception as exc:  # the commit itself failed: nobody's write happened
-                    outcomes = [_Failed(exc)] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # the caller went away
-                        continue
-                    if isinstance(outcome, _Failed):
-                        future.set_exception(outcome.error)
-                    else:
-                        future.set_result(outcome.value)
+                await self._commit_batch(batch)
         finally:
             self.draining = False
+
+    async def _commit_batch(self, batch: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]]) -> None:
+        works = [work for work, _ in batch]
+        outcomes: list[_Done | _Failed] = [_Failed(RuntimeError("the write was interrupted"))] * len(batch)
+        try:
+            if self.in_thread:
+                outcomes = await asyncio.to_thread(self._commit, works)
+            else:
+                outcomes = self._commit(works)
+        except Exception as exc:  # the commit itself failed: nobody's write happened
+            outcomes = [_Failed(exc)] * len(batch)
+        finally:
+            # Even when interrupted (cancelled at shutdown), no caller is left waiting forever.
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                _settle(future, outcome)
 
     def _commit(self, works: list[Callable[[Session], Any]]) -> list[_Done | _Failed]:
         # Optimistic: every write succeeds, so no savepoints. When one fails, the whole transaction is
@@ -277,6 +285,17 @@ class _WriteBatcher:
                 except Exception as exc:  # this write alone is undone; the others still commit
                     outcomes.append(_Failed(exc))
         return outcomes
+
+
+def _settle(future: asyncio.Future[Any], outcome: _Done | _Failed) -> None:
+    if future.done():  # the caller went away
+        return
+    if isinstance(outcome, _Done):
+        future.set_result(outcome.value)
+    elif isinstance(outcome.error, StopIteration):  # a future refuses to carry this one
+        future.set_exception(RuntimeError(f"write failed: {outcome.error!r}"))
+    else:
+        future.set_exception(outcome.error)
 
 
 @dataclass(frozen=True)

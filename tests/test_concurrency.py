@@ -17,7 +17,16 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import DEMO_ACCOUNT, DEMO_TOKEN, SERVICE_EVENTS, Server, start_server, webhooks_path
+from app.testing import EmulatorProcess
+from tests.conftest import (
+    DEMO_ACCOUNT,
+    DEMO_TOKEN,
+    REPO,
+    SERVICE_EVENTS,
+    Server,
+    start_server,
+    webhooks_path,
+)
 
 ACCOUNTS = [
     (DEMO_ACCOUNT, DEMO_TOKEN),
@@ -258,3 +267,18 @@ def test_a_write_through_one_process_is_seen_by_the_next_read_of_another(tmp_pat
     finally:
         second.process.stop()
         first.process.stop()
+
+
+def test_several_processes_can_start_on_one_new_database_file_at_once(tmp_path: Path) -> None:
+    """Replicas or restarts sharing a file create the schema and apply fixtures without locking out."""
+    processes = [EmulatorProcess(tmp_path / "shared.db", fixtures=REPO / "fixtures") for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            started = list(pool.map(lambda process: process.start(), processes))
+        for process in started:
+            answer = httpx.get(f"{process.base_url}/v1/Services", auth=(DEMO_ACCOUNT, DEMO_TOKEN))
+            assert answer.status_code == 200
+            assert "database is locked" not in process.log()
+    finally:
+        for process in processes:
+            process.stop()

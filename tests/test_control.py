@@ -386,3 +386,30 @@ def test_an_in_memory_database_serves_and_keeps_state_while_running() -> None:
         assert [s["sid"] for s in api.get("/v1/Services").json()["services"]] == [DEMO_SERVICE, sid]
         assert httpx.post(f"{process.base_url}/_emulator/reset").status_code == 204
         assert [s["sid"] for s in api.get("/v1/Services").json()["services"]] == [DEMO_SERVICE]
+
+
+def test_a_one_account_reset_that_would_collide_is_refused_whole(emulator: Server, api: httpx.Client) -> None:
+    # The demo service's SID is given to another account at run time; the demo account's reset would
+    # need it back.
+    assert api.delete(f"/v1/Services/{DEMO_SERVICE}").status_code == 204
+    document = {"services": [{"sid": DEMO_SERVICE, "account_sid": OTHER_ACCOUNT, "friendly_name": "taken"}]}
+    assert httpx.post(f"{emulator.base_url}/_emulator/fixtures", json=document).status_code == 204
+    before = emulator.snapshot()
+    answer = httpx.post(f"{emulator.base_url}/_emulator/reset", params={"account_sid": DEMO_ACCOUNT})
+    body = assert_twilio_error(answer, 409, 20409)
+    assert DEMO_ACCOUNT in body["message"]
+    assert emulator.snapshot() == before
+    # A full reset still works.
+    assert httpx.post(f"{emulator.base_url}/_emulator/reset").status_code == 204
+    assert api.get(f"/v1/Services/{DEMO_SERVICE}").status_code == 200
+
+
+def test_a_sqlite_uri_database_serves(tmp_path: Path) -> None:
+    url = "sqlite:///file:emulator-uri-test?mode=memory&cache=shared&uri=true"
+    with (
+        EmulatorProcess(url, fixtures=REPO / "fixtures") as process,
+        httpx.Client(base_url=process.base_url, auth=(DEMO_ACCOUNT, "demo-auth-token")) as api,
+    ):
+        sid = new_service(api, "uri")
+        assert api.post(webhooks_path(sid), data={"Method": "GET"}).json()["method"] == "GET"
+        assert api.get(webhooks_path(sid)).json()["method"] == "GET"

@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from app.control.faults import FaultQueue
 from app.control.journal import RequestJournal
 from app.db import Database
 from app.deliveries.log import DeliveryLog
 from app.fixtures import NamedDocument, apply_document
+from app.twilio.errors import TwilioError
 
 
 @dataclass
@@ -45,9 +48,22 @@ def reset(state: EmulatorState, account_sid: str | None) -> None:
     and one commit instead of re-applying every document through the ORM.
     """
     rows = state.rows_after_fixtures()
-    with state.database.writing() as session:
-        state.database.wipe(session, account_sid)
-        state.database.load(session, rows, account_sid)
+    try:
+        with state.database.writing() as session:
+            state.database.wipe(session, account_sid)
+            state.database.load(session, rows, account_sid)
+    except IntegrityError:
+        # Only a one-account reset can get here: a start-up fixture's SID was since given to another
+        # account (by a run-time fixture). Nothing was changed; say which reset cannot be done.
+        raise TwilioError(
+            409,
+            20409,
+            f"Cannot reset {account_sid}: a SID its start-up fixtures create now belongs to another account",
+        ) from None
     state.journal.clear(account_sid)
     state.faults.clear(account_sid)
     state.deliveries.clear(account_sid)
+    if account_sid is None:
+        state.last_auth_tokens.clear()
+    else:
+        state.last_auth_tokens.pop(account_sid, None)
