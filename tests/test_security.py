@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import base64
 import binascii
 import hmac
@@ -534,11 +535,15 @@ def test_secrets_are_compared_with_hmac_compare_digest(
 
     monkeypatch.setattr(hmac, "compare_digest", spy)  # auth.py calls hmac.compare_digest
     try:
-        assert auth.authenticate(database, True, (OTHER_ACCOUNT, OTHER_TOKEN)) == OTHER_ACCOUNT
-        assert auth.authenticate(database, True, (OTHER_KEY, OTHER_KEY_SECRET)) == OTHER_ACCOUNT
+
+        def check(credentials: tuple[str, str]) -> str:
+            return asyncio.run(auth.authenticate(database, True, credentials))
+
+        assert check((OTHER_ACCOUNT, OTHER_TOKEN)) == OTHER_ACCOUNT
+        assert check((OTHER_KEY, OTHER_KEY_SECRET)) == OTHER_ACCOUNT
         for username, wrong in [(OTHER_ACCOUNT, OTHER_TOKEN + "x"), (OTHER_KEY, OTHER_KEY_SECRET[:-1])]:
             with pytest.raises(TwilioError) as refused:
-                auth.authenticate(database, True, (username, wrong))
+                check((username, wrong))
             assert refused.value.status == 401
     finally:
         database.dispose()

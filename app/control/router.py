@@ -70,8 +70,7 @@ async def apply_fixtures(request: Request, database: DatabaseDep) -> Response:
     """Apply one fixture document now; refused whole, naming the entry, if any entry is bad."""
     try:
         named = parse_document(_json_body(request), "fixture")
-        with database.writing() as session:
-            apply_document(session, named)
+        await database.write(lambda session: apply_document(session, named))
     except FixtureError as exc:
         raise TwilioError(400, MISSING_PARAMETER, str(exc)) from None
     return no_content()

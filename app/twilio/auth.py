@@ -68,7 +68,7 @@ def _known_key(session: Session, sid: str) -> KnownKey | None:
     return None if key is None else KnownKey(key.account_sid, key.secret)
 
 
-def authenticate(
+async def authenticate(
     database: Database,
     strict: bool,
     credentials: tuple[str, str] | None,
@@ -97,8 +97,8 @@ def authenticate(
     if account is None:
         if strict:
             raise unauthenticated()
-        with database.writing() as session:
-            ensure_account(session, username)
+        # Through the group commit like every other write: never a lock wait on the event loop.
+        await database.write(lambda session: ensure_account(session, username))
     if last_tokens is not None:
         last_tokens[username] = password
     return username

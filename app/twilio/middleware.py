@@ -111,7 +111,7 @@ class TwilioEdgeMiddleware:
                 username = credentials[0] if credentials else None
                 state["username"] = username if username and looks_like_username(username) else None
                 self.database.refresh_cache()
-                state["account_sid"] = authenticate(
+                state["account_sid"] = await authenticate(
                     self.database, self.strict_auth, credentials, self.last_auth_tokens
                 )
                 if b"%2f" in scope.get("raw_path", b"").lower():
