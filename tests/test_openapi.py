@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 
 from app.main import create_app
 from app.settings import Settings
-from app.twilio.openapi_extract import SUBSET_PATH, extract_file
+from app.twilio.openapi_extract import SUBSET_PATH, extract_file, refs
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 
 SPEC_NAME = "shared/spec/twilio_conversations_v1.json"
@@ -72,18 +72,6 @@ def document(server: Server) -> dict[str, Any]:
     assert answer.headers["content-type"].startswith("application/json")
     body: dict[str, Any] = answer.json()
     return body
-
-
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from refs(item)
 
 
 def resolve(document: dict[str, Any], ref: str) -> Any:

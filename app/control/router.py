@@ -10,28 +10,18 @@ from starlette.responses import Response
 
 from app import __version__
 from app.control import state
-from app.control.documents import parse_json_body
 from app.control.faults import FAULT_METHODS, FaultQueue
+from app.control.inputs import emulator_state, limit_query, parse_json_body, sid_query
 from app.control.journal import RequestJournal
 from app.deps import DatabaseDep
 from app.fixtures import FixtureError, apply_document, parse_document
 from app.twilio import sids
-from app.twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
+from app.twilio.errors import MISSING_PARAMETER, TwilioError
 from app.twilio.responses import TwilioJSONResponse, no_content
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator control"])
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-def _invalid(message: str) -> TwilioError:
-    return TwilioError(400, INVALID_PARAMETER, message)
-
-
-def _account_filter(value: str | None) -> str | None:
-    if value is not None and not sids.is_sid(value, sids.ACCOUNT):
-        raise _invalid("Invalid account_sid: must be AC followed by 32 hex digits")
-    return value
 
 
 def _json_body(request: Request) -> Any:
@@ -47,11 +37,6 @@ def _parse(model: type[Model], data: Any) -> Model:
         raise TwilioError(400, MISSING_PARAMETER, f"Invalid {where}: {error['msg']}") from None
 
 
-def _emulator_state(request: Request) -> state.EmulatorState:
-    emulator_state: state.EmulatorState = request.app.state.emulator
-    return emulator_state
-
-
 @router.get("/health", operation_id="EmulatorHealth")
 async def health(database: DatabaseDep) -> Response:
     database.ping()
@@ -60,8 +45,8 @@ async def health(database: DatabaseDep) -> Response:
 
 @router.post("/reset", operation_id="EmulatorReset", status_code=204)
 async def reset(request: Request) -> Response:
-    account_sid = _account_filter(request.query_params.get("account_sid"))
-    state.reset(_emulator_state(request), account_sid)
+    account_sid = sid_query(request, "account_sid", sids.ACCOUNT)
+    state.reset(emulator_state(request), account_sid)
     return no_content()
 
 
@@ -79,22 +64,19 @@ async def apply_fixtures(request: Request, database: DatabaseDep) -> Response:
 @router.get("/requests", operation_id="EmulatorListRequests")
 async def list_requests(request: Request) -> Response:
     query = request.query_params
-    limit = query.get("limit")
-    if limit is not None and (not limit.isascii() or not limit.isdigit()):
-        raise _invalid("Invalid limit: must be a non-negative integer")
-    journal: RequestJournal = _emulator_state(request).journal
+    journal: RequestJournal = emulator_state(request).journal
     entries = journal.entries(
         method=query.get("method"),
         path=query.get("path"),
-        account_sid=_account_filter(query.get("account_sid")),
-        limit=int(limit) if limit is not None else None,
+        account_sid=sid_query(request, "account_sid", sids.ACCOUNT),
+        limit=limit_query(request),
     )
     return TwilioJSONResponse({"requests": [entry.as_json() for entry in entries]})
 
 
 @router.delete("/requests", operation_id="EmulatorClearRequests", status_code=204)
 async def clear_requests(request: Request) -> Response:
-    _emulator_state(request).journal.clear()
+    emulator_state(request).journal.clear()
     return no_content()
 
 
@@ -130,18 +112,18 @@ async def add_fault(request: Request) -> Response:
     fault_request = _parse(FaultRequest, _json_body(request))
     if fault_request.status is None and fault_request.delay_ms == 0:
         raise TwilioError(400, MISSING_PARAMETER, "A fault needs a status, a delay_ms, or both")
-    faults: FaultQueue = _emulator_state(request).faults
+    faults: FaultQueue = emulator_state(request).faults
     fault = faults.add(**fault_request.model_dump())
     return TwilioJSONResponse(fault.as_json(), status_code=201)
 
 
 @router.get("/faults", operation_id="EmulatorListFaults")
 async def list_faults(request: Request) -> Response:
-    faults = _emulator_state(request).faults.pending()
+    faults = emulator_state(request).faults.pending()
     return TwilioJSONResponse({"faults": [fault.as_json() for fault in faults]})
 
 
 @router.delete("/faults", operation_id="EmulatorClearFaults", status_code=204)
 async def clear_faults(request: Request) -> Response:
-    _emulator_state(request).faults.clear()
+    emulator_state(request).faults.clear()
     return no_content()

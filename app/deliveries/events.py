@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts.models import get_account
-from app.control.documents import parse_json_body
+from app.control.inputs import parse_json_body
 from app.conversations.configuration.models import get_account_configuration
 from app.conversations.services.models import get_service
 from app.conversations.webhooks.models import get_configuration

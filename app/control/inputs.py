@@ -1,0 +1,50 @@
+"""Reading control API requests: JSON bodies, SID and limit filters, the emulator's state.
+
+Refusals are the §4 envelope with a 400: 20001 for a body that cannot be read, 20002 for a bad filter.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from app.control.state import EmulatorState
+from app.twilio import sids
+from app.twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The document in `body` (an empty body is `null`)."""
+    try:
+        return json.loads(body or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TwilioError(400, MISSING_PARAMETER, f"The body is not a JSON document: {exc}") from None
+    except RecursionError:
+        raise TwilioError(400, MISSING_PARAMETER, "The body is nested too deeply to read") from None
+
+
+def sid_query(request: Request, name: str, prefix: str) -> str | None:
+    """An optional SID filter from the query string."""
+    value = request.query_params.get(name)
+    if value is not None and not sids.is_sid(value, prefix):
+        raise TwilioError(
+            400, INVALID_PARAMETER, f"Invalid {name}: must be {prefix} followed by 32 hex digits"
+        )
+    return value
+
+
+def limit_query(request: Request) -> int | None:
+    """The optional `limit` of a log listing: keep the newest N."""
+    limit = request.query_params.get("limit")
+    if limit is None:
+        return None
+    if not limit.isascii() or not limit.isdigit():
+        raise TwilioError(400, INVALID_PARAMETER, "Invalid limit: must be a non-negative integer")
+    return int(limit)
+
+
+def emulator_state(request: Request) -> EmulatorState:
+    state: EmulatorState = request.app.state.emulator
+    return state
