@@ -1,9 +1,14 @@
 """The database: engine, sessions and schema. The only module that knows which SQL engine runs.
 
-SQLite runs in WAL mode with a busy timeout so several readers and one writer (even in other processes)
-never see "database is locked"; `synchronous=FULL` makes each commit durable before the answer is sent.
-Write transactions start with `BEGIN IMMEDIATE` so two writers queue on the lock up front instead of
-deadlocking when a read transaction tries to upgrade.
+Two engines, one set of transactions. Writers are serialized on both, so every write sees the same state
+it would see alone, whichever worker or replica runs it:
+
+- SQLite runs in WAL mode with a busy timeout so several readers and one writer (even in other processes)
+  never see "database is locked"; `synchronous=FULL` makes each commit durable before the answer is sent.
+  Write transactions start with `BEGIN IMMEDIATE` so two writers queue on the lock up front instead of
+  deadlocking when a read transaction tries to upgrade.
+- PostgreSQL (psycopg 3) runs each write transaction under one transaction-level advisory lock, the same
+  one-writer-at-a-time model; sessions use UTC so stored times read back as written.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Column, Table, delete, event, insert, select
+from sqlalchemy import Column, MetaData, Table, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine, text
@@ -30,7 +35,10 @@ from app.conversations.webhooks import models as _webhooks  # noqa: F401
 BUSY_TIMEOUT_MS = 10_000
 # Integer keys the database assigns; a dump leaves them out so rows can be loaded next to others.
 SURROGATE_KEY = "id"
-_BEGIN_OPTION = "emulator_begin"
+# Execution option marking a transaction as one that takes the database's write lock when it begins.
+_WRITE_LOCK = "emulator_write_lock"
+# The PostgreSQL advisory lock key every serialized write transaction takes (any constant will do).
+POSTGRES_WRITE_LOCK_KEY = 0x7477_696C_696F
 
 Value = TypeVar("Value")
 
@@ -100,10 +108,25 @@ _MISSING = object()
 
 
 class Database:
-    """One engine, and sessions for reading and for writing."""
+    """One engine, and sessions for reading and for writing.
 
-    def __init__(self, url: str) -> None:
+    `metadata` names the tables this database holds. `durable=False` skips the sync to disk at commit
+    (for the emulator's own logs, which a crash may lose); `serialized=False` lets write transactions
+    run side by side on PostgreSQL (for writes that are single atomic statements); `read_cache=False`
+    leaves `cached` reads out.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        metadata: MetaData = SQLModel.metadata,
+        durable: bool = True,
+        serialized: bool = True,
+        read_cache: bool = True,
+    ) -> None:
         self.url = make_url(url)
+        self.metadata = metadata
         self.backend = self.url.get_backend_name()
         sqlite = self.backend == "sqlite"
         in_memory = sqlite and self.url.database in (None, "", ":memory:")
@@ -113,29 +136,41 @@ class Database:
         if sqlite:
             _ensure_sqlite_folder(self.url.database)
             options["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        elif self.backend == "postgresql":
+            # Added to any `options` the URL gives (a search_path, say), which connect_args would replace.
+            given = self.url.query.get("options", "")
+            settings = [*([given] if isinstance(given, str) else given), "-c TimeZone=UTC"]
+            if not durable:
+                settings.append("-c synchronous_commit=off")
+            options["connect_args"] = {"options": " ".join(part for part in settings if part)}
         if in_memory:
             # An in-memory database lives in its connection: every session must share that one.
             options["poolclass"] = StaticPool
         self.engine: Engine = create_engine(url, **options)
         if sqlite:
-            _configure_sqlite(self.engine)
-        self._writer = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+            _configure_sqlite(self.engine, durable)
+        elif self.backend == "postgresql":
+            _configure_postgresql(self.engine)
+        # SQLite writers always take the lock up front (BEGIN IMMEDIATE); see the module docstring.
+        self._writer = self.engine.execution_options(**{_WRITE_LOCK: serialized or sqlite})
+        self._schema_writer = self.engine.execution_options(**{_WRITE_LOCK: True})
         # The one connection of an in-memory database cannot be shared with a writer thread.
         self._batcher = _WriteBatcher(self, in_thread=not in_memory)
         # Only SQLite can tell cheaply that another process committed; elsewhere every read goes to storage.
         self.cache: ReadCache | None = None
-        if in_memory:
+        if read_cache and in_memory:
             self.cache = ReadCache(None)
-        elif watchable:
+        elif read_cache and watchable:
             self.cache = ReadCache(str(Path(self.url.database or "").expanduser()))
 
     def create_schema(self) -> None:
         # As a write transaction from the start: a deferred BEGIN reads the schema and then fails to
         # upgrade to writing (at once, not after the busy timeout) if another process starting on the same
         # file committed in between.
-        with self._writer.begin() as connection:
-            SQLModel.metadata.create_all(connection)
-            if self.backend == "sqlite":
+        # On PostgreSQL the advisory lock does the same for workers and replicas starting together.
+        with self._schema_writer.begin() as connection:
+            self.metadata.create_all(connection)
+            if self.backend == "sqlite" and self.metadata is SQLModel.metadata:
                 _create_credential_counter(connection)
 
     @contextmanager
@@ -192,17 +227,27 @@ class Database:
                     {name: value for name, value in row._mapping.items() if name != SURROGATE_KEY}
                     for row in connection.execute(select(table))
                 ]
-                for table in SQLModel.metadata.sorted_tables
+                for table in self.metadata.sorted_tables
             }
 
     @staticmethod
     def wipe(session: Session, account_sid: str | None = None) -> None:
-        """Delete every row, or every row of one account, from every table (children first)."""
+        """Delete every row, or every row of one account, from every table (children first).
+
+        Wiping everything also restarts PostgreSQL's id sequences, as an emptied SQLite table does: the
+        same fixtures then get the same ids on both.
+        """
+        postgresql = session.get_bind().dialect.name == "postgresql"
         for table in reversed(SQLModel.metadata.sorted_tables):
             statement = delete(table)
             if account_sid is not None:
                 statement = statement.where(_account_column(table) == account_sid)
             session.execute(statement)
+            if account_sid is None and postgresql and SURROGATE_KEY in table.c:
+                session.execute(
+                    text("SELECT setval(pg_get_serial_sequence(:table, :column), 1, false)"),
+                    {"table": table.name, "column": SURROGATE_KEY},
+                )
 
     @staticmethod
     def load(session: Session, rows: dict[str, list[dict[str, Any]]], account_sid: str | None = None) -> None:
@@ -333,18 +378,27 @@ def _ensure_sqlite_folder(database: str | None) -> None:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, durable: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own is deferred and late).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+        locked = connection.get_execution_options().get(_WRITE_LOCK, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if locked else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # psycopg opens the transaction with this first statement; the lock is held until it ends.
+        if connection.get_execution_options().get(_WRITE_LOCK, False):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK_KEY})")

@@ -39,6 +39,15 @@ def _sid_validator(prefix: str) -> Any:
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000, so no backend stores it.
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain U+0000 (NUL)")
+        return value
+
 
 class AccountEntry(_Entry):
     sid: str

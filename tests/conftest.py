@@ -1,14 +1,24 @@
-"""Shared test fixtures: one emulator server per session (shipped fixtures), reset before each test."""
+"""Shared test fixtures: one emulator server per session (shipped fixtures), reset before each test.
+
+The suite runs against SQLite by default. With `EMULATOR_TEST_POSTGRES_URL` set to a PostgreSQL database
+URL (`postgresql+psycopg://postgres@127.0.0.1:5432/postgres`), every server the tests start, but those
+testing SQLite itself, stores its data in a schema of its own in that database instead.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from sqlalchemy import MetaData, create_engine, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from app.testing import EmulatorProcess
 
@@ -50,10 +60,115 @@ SERVICE_EVENTS = [
 ]
 
 
-class Server:
-    """A running emulator and its SQLite file, with helpers tests use."""
+POSTGRES_URL = os.environ.get("EMULATOR_TEST_POSTGRES_URL") or None
+# The backend under test: what servers started by `start_server` store their data in.
+BACKEND = "postgresql" if POSTGRES_URL else "sqlite"
 
-    def __init__(self, process: EmulatorProcess, database: Path) -> None:
+
+class TestDatabase:
+    """The database of the servers a test starts in `tmp`: a SQLite file there, or a PostgreSQL schema.
+
+    The same `tmp` gives the same database, so a test can stop a server and start another on its data.
+    """
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, tmp: Path) -> None:
+        if POSTGRES_URL is None:
+            self.path: Path | None = tmp / "emulator.db"
+            self.url = f"sqlite:///{self.path}"
+            return
+        self.path = None
+        # Salted per test session: pytest reuses temporary folder names across runs.
+        name = f"{_SESSION_SALT}:{tmp.resolve()}"
+        self.schema = "t_" + hashlib.sha256(name.encode()).hexdigest()[:24]
+        with _admin_engine().begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+        _schemas.add(self.schema)
+        # libpq's `options` puts the server's tables, and only them, in the schema.
+        search_path = quote(f"-csearch_path={self.schema}")
+        self.url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options={search_path}"
+
+    def engine(self) -> Engine:
+        return create_engine(self.url, poolclass=NullPool)
+
+    def execute(self, statement: str) -> None:
+        engine = self.engine()
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+        finally:
+            engine.dispose()
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every resource table: what "nothing changed" compares.
+
+        Left out: `emulator_version` (it only counts credential changes, which the account tables show)
+        and the control logs (`emulator_log_entry`, ...) that share a PostgreSQL schema with the data.
+        """
+        engine = self.engine()
+        try:
+            metadata = MetaData()
+            metadata.reflect(engine)
+            with engine.connect() as connection:
+                return {
+                    name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+                    for name, table in sorted(metadata.tables.items())
+                    if not name.startswith("emulator_")
+                }
+        finally:
+            engine.dispose()
+
+    def integrity(self) -> str:
+        """ "ok", or what the engine's own consistency check found wrong."""
+        engine = self.engine()
+        try:
+            with engine.begin() as connection:
+                if self.path is not None:
+                    return str(connection.execute(text("PRAGMA integrity_check")).scalar_one())
+                # amcheck (PostgreSQL's contrib) checks every B-tree index against its table's rows.
+                connection.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public"))
+                indexes = connection.execute(
+                    text(
+                        "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema"
+                    ),
+                    {"schema": self.schema},
+                ).scalars()
+                for index in list(indexes):
+                    connection.execute(text("SELECT public.bt_index_check(:index, true)"), {"index": index})
+                return "ok"
+        finally:
+            engine.dispose()
+
+
+_admin: Engine | None = None
+_SESSION_SALT = os.urandom(8).hex()
+_schemas: set[str] = set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_schemas() -> Iterator[None]:
+    yield
+    if _schemas:
+        with _admin_engine().begin() as connection:
+            for schema in sorted(_schemas):
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def _admin_engine() -> Engine:
+    global _admin
+    if _admin is None:
+        assert POSTGRES_URL is not None
+        assert make_url(POSTGRES_URL).get_backend_name() == "postgresql", POSTGRES_URL
+        _admin = create_engine(POSTGRES_URL, poolclass=NullPool)
+    return _admin
+
+
+class Server:
+    """A running emulator and its database, with helpers tests use."""
+
+    def __init__(self, process: EmulatorProcess, database: TestDatabase) -> None:
         self.process = process
         self.database = database
 
@@ -71,29 +186,14 @@ class Server:
         httpx.post(f"{self.base_url}/_emulator/reset", timeout=30.0).raise_for_status()
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, read from the file itself: what "nothing changed" compares."""
-        connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
-        try:
-            tables = [
-                row[0]
-                for row in connection.execute(
-                    # emulator_version only counts credential changes, which the account tables show.
-                    "SELECT name FROM sqlite_master WHERE type='table' AND name != 'emulator_version' "
-                    "ORDER BY name"
-                )
-            ]
-            return {
-                table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall())  # noqa: S608
-                for table in tables
-            }
-        finally:
-            connection.close()
+        return self.database.snapshot()
 
 
 def start_server(tmp: Path, **options: Any) -> Server:
-    database = tmp / "emulator.db"
+    """A server on the backend under test, with the database that belongs to `tmp`."""
+    database = TestDatabase(tmp)
     options.setdefault("fixtures", SHIPPED_FIXTURES)
-    process = EmulatorProcess(database, **options).start()
+    process = EmulatorProcess(database.url, **options).start()
     return Server(process, database)
 
 

@@ -24,6 +24,7 @@ from tests.conftest import (
     REPO,
     SERVICE_EVENTS,
     Server,
+    TestDatabase,
     start_server,
     webhooks_path,
 )
@@ -269,9 +270,10 @@ def test_a_write_through_one_process_is_seen_by_the_next_read_of_another(tmp_pat
         first.process.stop()
 
 
-def test_several_processes_can_start_on_one_new_database_file_at_once(tmp_path: Path) -> None:
-    """Replicas or restarts sharing a file create the schema and apply fixtures without locking out."""
-    processes = [EmulatorProcess(tmp_path / "shared.db", fixtures=REPO / "fixtures") for _ in range(4)]
+def test_several_processes_can_start_on_one_new_database_at_once(tmp_path: Path) -> None:
+    """Replicas or restarts sharing a database create the schema and apply fixtures without locking out."""
+    url = TestDatabase(tmp_path).url
+    processes = [EmulatorProcess(url, fixtures=REPO / "fixtures") for _ in range(4)]
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             started = list(pool.map(lambda process: process.start(), processes))

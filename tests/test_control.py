@@ -17,6 +17,7 @@ import pytest
 from app import __version__
 from app.testing import EmulatorProcess, free_port
 from tests.conftest import (
+    BACKEND,
     DEMO_ACCOUNT,
     DEMO_SERVICE,
     REPO,
@@ -35,7 +36,7 @@ FIXTURE_SERVICE = "IS" + "a" * 32
 def test_health(emulator: Server) -> None:
     answer = httpx.get(f"{emulator.base_url}/_emulator/health")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "version": __version__, "database": "sqlite"}
+    assert answer.json() == {"status": "ok", "version": __version__, "database": BACKEND}
 
 
 def without_times(snapshot: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -215,15 +214,6 @@ async def load_then_kill(server: Server) -> Load:
     return load
 
 
-def integrity(database: Path) -> str:
-    connection = sqlite3.connect(database)
-    try:
-        result: str = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        return result
-    finally:
-        connection.close()
-
-
 def verify_after_restart(server: Server, load: Load) -> int:
     """Check every service and creation against what was acknowledged; how many were verified."""
     with server.anonymous() as client:
@@ -272,7 +262,7 @@ def test_kill_9_under_load_keeps_every_acknowledged_write(
     second = start_server(tmp_path)  # the same tmp_path: the same database file
     try:
         verified = verify_after_restart(second, load)
-        assert integrity(second.database) == "ok"
+        assert second.database.integrity() == "ok"
     finally:
         second.process.stop()
     second_log = second.process.log()

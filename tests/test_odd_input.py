@@ -300,17 +300,21 @@ def test_raw_null_byte_in_body_is_refused_by_validation(api: httpx.Client, basel
     baseline.assert_unchanged()
 
 
-def test_null_byte_in_friendly_name_is_stored_exactly(api: httpx.Client) -> None:
-    # The contract does not forbid control characters in FriendlyName; whatever is kept must round-trip
-    # whole (no truncation at the NUL by the storage layer).
-    name = "before\x00after"
-    created = api.post("/v1/Services", data={"FriendlyName": name})
-    assert_sane(created)
-    assert created.status_code == 201, created.text
-    assert created.json()["friendly_name"] == name
-    fetched = api.get(f"/v1/Services/{created.json()['sid']}")
-    assert fetched.status_code == 200, fetched.text
-    assert fetched.json()["friendly_name"] == name
+def test_null_byte_in_friendly_name_is_refused(api: httpx.Client, baseline: Baseline) -> None:
+    # PostgreSQL text cannot hold U+0000, so no backend stores it: one rule, the same answer on both.
+    answer = api.post("/v1/Services", data={"FriendlyName": "before\x00after"})
+    error = assert_error(answer, 400, 20002)
+    assert "FriendlyName" in error["message"]
+    assert "U+0000" in error["message"]
+    baseline.assert_unchanged()
+
+
+def test_null_byte_in_a_password_is_not_a_credential(emulator: Server, baseline: Baseline) -> None:
+    # Permissive mode takes any non-empty token, but not one no backend can remember for signing.
+    account = "AC" + "5" * 32
+    with emulator.client(account, "tok\x00en") as client:
+        assert_error(client.get("/v1/Services"), 401, 20003)
+    baseline.assert_unchanged()
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,11 @@
 """What a server writes survives it: a graceful stop, a `kill -9`, and the start-up fixtures re-applied.
 
-Each test runs its own servers on one SQLite file in tmp_path, one after the other.
+Each test runs its own servers on one database (see conftest's TestDatabase), one after the other.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -33,15 +32,6 @@ DEMO_WEBHOOKS = {
     "filters": ["onMessageAdded", "onConversationAdded"],
     "method": "POST",
 }
-
-
-def integrity(database: Path) -> str:
-    connection = sqlite3.connect(database)
-    try:
-        result: str = connection.execute("PRAGMA integrity_check").fetchone()[0]
-        return result
-    finally:
-        connection.close()
 
 
 def configure(client: httpx.Client, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -112,11 +102,11 @@ def test_graceful_stop_keeps_everything(tmp_path: Path) -> None:
         first.process.stop()
     assert first.process.process is not None
     assert first.process.process.returncode is not None
-    assert integrity(first.database) == "ok"
+    assert first.database.integrity() == "ok"
 
     second = start_server(tmp_path, fixtures="")
     try:
-        assert second.database == first.database
+        assert second.database.url == first.database.url
         after = everything(second, ACCOUNTS)
         assert after == before
         assert second.snapshot() == snapshot
@@ -132,7 +122,7 @@ def test_graceful_stop_keeps_everything(tmp_path: Path) -> None:
             configure(other, made[OTHER_ACCOUNT][0], {"Method": "GET"})
     finally:
         second.process.stop()
-    assert integrity(second.database) == "ok"
+    assert second.database.integrity() == "ok"
 
 
 def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
@@ -144,7 +134,7 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
     finally:
         # Right after the last answer: no chance to checkpoint the WAL or close anything.
         first.process.kill()
-    assert integrity(first.database) == "ok"
+    assert first.database.integrity() == "ok"
 
     second = start_server(tmp_path, fixtures="")
     try:
@@ -152,7 +142,7 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
         assert second.snapshot() == snapshot
     finally:
         second.process.stop()
-    assert integrity(second.database) == "ok"
+    assert second.database.integrity() == "ok"
 
 
 def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -198,7 +188,7 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path: Pat
         thread.join(timeout=30)
     assert not errors, errors
     assert all(sid in acknowledged for sid in sids)
-    assert integrity(first.database) == "ok"
+    assert first.database.integrity() == "ok"
 
     second = start_server(tmp_path)
     try:
@@ -213,7 +203,7 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path: Pat
                 assert number in (acknowledged[sid], attempted[sid]), (sid, number, acknowledged[sid])
     finally:
         second.process.stop()
-    assert integrity(second.database) == "ok"
+    assert second.database.integrity() == "ok"
 
 
 def test_restart_with_the_same_fixtures_changes_nothing(tmp_path: Path) -> None:
@@ -365,7 +355,7 @@ def test_restart_leaves_what_the_fixture_does_not_name(tmp_path: Path) -> None:
             }
     finally:
         second.process.stop()
-    assert integrity(second.database) == "ok"
+    assert second.database.integrity() == "ok"
 
 
 def test_restart_after_kill_9_reapplies_fixtures_on_top(tmp_path: Path) -> None:
@@ -385,4 +375,4 @@ def test_restart_after_kill_9_reapplies_fixtures_on_top(tmp_path: Path) -> None:
             assert settings_of(client, ONLY_FILTERS) == {**FULL_AS_JSON, "filters": ["onConversationAdded"]}
     finally:
         second.process.stop()
-    assert integrity(second.database) == "ok"
+    assert second.database.integrity() == "ok"

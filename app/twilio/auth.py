@@ -72,13 +72,13 @@ async def authenticate(
     database: Database,
     strict: bool,
     credentials: tuple[str, str] | None,
-    last_tokens: dict[str, str] | None = None,
 ) -> str:
-    """The SID of the calling account, or a 401 `TwilioError`; an account's token goes in `last_tokens`."""
+    """The SID of the calling account, or a 401 `TwilioError`."""
     if credentials is None:
         raise unauthenticated()
     username, password = credentials
-    if not password:
+    # No token holds U+0000; refusing it keeps permissive mode from remembering one no backend can store.
+    if not password or "\x00" in password:
         raise unauthenticated()
     if sids.is_sid(username, sids.API_KEY):
         key = database.cached(
@@ -99,6 +99,4 @@ async def authenticate(
             raise unauthenticated()
         # Through the group commit like every other write: never a lock wait on the event loop.
         await database.write(lambda session: ensure_account(session, username))
-    if last_tokens is not None:
-        last_tokens[username] = password
     return username

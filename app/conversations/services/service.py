@@ -33,6 +33,9 @@ def checked_friendly_name(value: str | None) -> str:
             INVALID_PARAMETER,
             f"Invalid FriendlyName: must be at most {MAX_FRIENDLY_NAME} characters long",
         )
+    if "\x00" in value:
+        # No storage the emulator runs on keeps it (PostgreSQL text cannot hold it): refused everywhere.
+        raise TwilioError(400, INVALID_PARAMETER, "Invalid FriendlyName: must not contain U+0000 (NUL)")
     return value
 
 
