@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app import __version__
-from app.settings import ENV_PREFIX, SettingsError, load_settings
+from app.settings import ENV_PREFIX, SettingsError, load_settings, settings_environment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook-timeout", help="seconds to wait for a pre-event hook (TWILIO_EMULATOR_WEBHOOK_TIMEOUT)"
     )
     serve.add_argument("--admin-token", help="token for /_emulator/ calls (TWILIO_EMULATOR_ADMIN_TOKEN)")
+    serve.add_argument(
+        "--workers", help="server processes sharing the port and database (TWILIO_EMULATOR_WORKERS)"
+    )
     return parser
 
 
@@ -67,11 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from app.fixtures import FixtureError
-    from app.main import create_app
+    from app.main import create_app, prepare_database
     from app.twilio.protocol import TwilioHttpToolsProtocol
 
     try:
-        app = create_app(settings)
+        if settings.workers == 1:
+            app: Any = create_app(settings)
+        else:
+            # The schema and start-up fixtures are made once, here, so a bad setting or fixture stops
+            # the command before any worker starts; each worker then builds the app from the same
+            # settings, passed to it in the environment.
+            prepare_database(settings)[0].dispose()
+            os.environ.update(settings_environment(settings))
+            app = "app.main:create_app_from_environment"
     except FixtureError as exc:
         print(f"twilio-emulator: invalid fixtures: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     uvicorn.run(
         app,
+        factory=settings.workers > 1,
+        workers=settings.workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -75,7 +75,7 @@ async def twilio_call(request: Request) -> TwilioCall:
     if account_sid is None:
         raise unauthenticated()
     app_state = request.app.state
-    fault = app_state.emulator.faults.take(request.method, request.scope["path"], account_sid)
+    fault = await app_state.emulator.faults.take(request.method, request.scope["path"], account_sid)
     if fault is not None:
         if fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)

@@ -8,46 +8,46 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.control.faults import FaultQueue
-from app.control.journal import RequestJournal
 from app.control.router import router as control_router
 from app.control.state import EmulatorState
 from app.conversations.configuration.router import router as configuration_router
 from app.conversations.services.router import router as services_router
 from app.conversations.webhooks.router import router as webhooks_router
 from app.db import Database
-from app.deliveries.log import DeliveryLog
 from app.deliveries.router import router as deliveries_router
 from app.fixtures import NamedDocument, apply_document, load_fixture_path
 from app.openapi import build_openapi
-from app.settings import Settings
+from app.settings import Settings, load_settings
 from app.twilio.errors import install_error_handlers
 from app.twilio.middleware import TwilioEdgeMiddleware
 
 
-def prepare_database(settings: Settings) -> tuple[Database, list[NamedDocument]]:
+def prepare_database(settings: Settings, *, apply: bool = True) -> tuple[Database, list[NamedDocument]]:
     """Open the database, create the schema, and apply the start-up fixtures on top of what is there.
 
-    Raises FixtureError for a refused document, before the server listens.
+    Raises FixtureError for a refused document, before the server listens. `apply=False` only reads
+    the documents (a reset still needs them): for workers, whose parent applied them once.
     """
     database = Database(settings.database_url)
     database.create_schema()
     path = settings.fixture_path()
     documents = load_fixture_path(path) if path is not None else []
-    with database.writing() as session:
-        for named in documents:
-            apply_document(session, named)
+    if apply:
+        with database.writing() as session:
+            for named in documents:
+                apply_document(session, named)
     return database, documents
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True) -> FastAPI:
     settings = settings or Settings()
-    database, documents = prepare_database(settings)
+    database, documents = prepare_database(settings, apply=apply_fixtures)
+    emulator = EmulatorState.build(settings, database, documents)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        database.dispose()
+        emulator.dispose()
 
     app = FastAPI(
         title="Twilio Conversations emulator",
@@ -55,13 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/_emulator/docs",
         redoc_url=None,
-    )
-    emulator = EmulatorState(
-        database=database,
-        fixtures=documents,
-        journal=RequestJournal(settings.journal_size),
-        faults=FaultQueue(),
-        deliveries=DeliveryLog(settings.delivery_log_size),
     )
     app.state.settings = settings
     app.state.database = database
@@ -85,3 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(deliveries_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one of several workers: uvicorn calls this in each, with the settings in the environment.
+
+    The parent applied the start-up fixtures; a worker that uvicorn restarts must not apply them again
+    over what clients have changed since.
+    """
+    return create_app(load_settings(), apply_fixtures=False)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWILIO_BASE_URL = "https://conversations.twilio.com"
 ENV_PREFIX = "TWILIO_EMULATOR_"
+# Settings whose command-line flag is not simply the name with dashes.
+FLAGS = {"database_url": "--database"}
 
 AuthMode = Literal["permissive", "strict"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -27,7 +29,10 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///./data/emulator.db",
-        description="SQLAlchemy URL of the database; a SQLite file's folder is created if missing.",
+        description=(
+            "SQLAlchemy URL of the database: SQLite (a file's folder is created if missing) or "
+            "PostgreSQL (`postgresql+psycopg://user:password@host/database`)."
+        ),
     )
     fixtures: str = Field(
         default_factory=lambda: str(shipped_fixtures()),
@@ -54,6 +59,9 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="When set, /_emulator/ calls (but health) need `Bearer <token>`."
     )
+    workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes sharing the port and the database."
+    )
 
     @field_validator("auth_mode", "log_level", mode="before")
     @classmethod
@@ -75,16 +83,45 @@ class Settings(BaseSettings):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError
 
+        # `postgres://` and a driverless `postgresql://` (as hosting services hand them out) mean the
+        # one PostgreSQL driver the emulator ships with.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                value = "postgresql+psycopg://" + value[len(scheme) :]
         try:
-            make_url(value)
+            url = make_url(value)
         except ArgumentError as exc:
             raise ValueError("is not a database URL such as sqlite:///./data/emulator.db") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
         return value
 
     @property
     def resource_base_url(self) -> str:
         """Where `url` and `links` in resource bodies point."""
         return self.public_base_url or TWILIO_BASE_URL
+
+    @model_validator(mode="after")
+    def _workers_share_the_database(self) -> Settings:
+        if self.workers > 1 and self.database_is_process_local:
+            raise ValueError("an in-memory database cannot be shared by workers; use a file or PostgreSQL")
+        return self
+
+    @property
+    def database_is_process_local(self) -> bool:
+        """In-memory SQLite: it lives inside one process, so no other worker can see it."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        database = url.database or ""
+        return url.get_backend_name() == "sqlite" and (
+            database in ("", ":memory:") or (database.startswith("file:") and "mode=memory" in database)
+        )
+
+    @property
+    def database_is_shared(self) -> bool:
+        """Whether other processes may use the database: several workers, or a database server."""
+        return self.workers > 1 or not self.database_url.startswith("sqlite")
 
     def fixture_path(self) -> Path | None:
         return Path(self.fixtures).expanduser() if self.fixtures.strip() else None
@@ -101,6 +138,17 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0]) if error["loc"] else "?"
-        source = f"--{name.replace('_', '-')}" if name in given else f"{ENV_PREFIX}{name.upper()}"
+        # A rule between settings (the workers and the database) is reported against the workers.
+        name = str(error["loc"][0]) if error["loc"] else "workers"
+        flag = FLAGS.get(name, f"--{name.replace('_', '-')}")
+        source = flag if name in given else f"{ENV_PREFIX}{name.upper()}"
         raise SettingsError(f"invalid {source}: {error['msg']}") from None
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """`settings` as the environment variables that give them: how worker processes receive them."""
+    return {
+        f"{ENV_PREFIX}{name.upper()}": str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }

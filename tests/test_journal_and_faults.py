@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import tracemalloc
@@ -180,12 +181,14 @@ def test_journal_stays_bounded_after_100000_requests() -> None:
             duration_ms=1.0,
         )
 
-    for number in range(1_000):
-        ring.record(entry(number))
+    async def record(numbers: range) -> None:
+        for number in numbers:
+            await ring.record(entry(number))
+
+    asyncio.run(record(range(1_000)))
     tracemalloc.start()
     baseline, _ = tracemalloc.get_traced_memory()
-    for number in range(1_000, 100_000):
-        ring.record(entry(number))
+    asyncio.run(record(range(1_000, 100_000)))
     current, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(ring) == 50
@@ -328,6 +331,7 @@ def test_faults_list_clear_and_reset(emulator: Server) -> None:
         {"status": 429, "account_sid": "AC1"},
         {"status": 429, "delay_ms": -1},
         {"status": 429, "unknown": True},
+        {"status": 429, "path": "/v1/\u0000"},
         [],
     ],
 )
@@ -400,6 +404,15 @@ def test_fixtures_applied_at_run_time_are_idempotent(emulator: Server) -> None:
             "another",
         ),
         ({"api_keys": [{"sid": DEMO_KEY, "secret": "s", "account_sid": RUNTIME_ACCOUNT}]}, "api_keys[0]"),
+        ({"accounts": [{"sid": RUNTIME_ACCOUNT, "auth_token": "a\u0000b"}]}, "accounts[0].auth_token"),
+        (
+            {
+                "services": [
+                    {"sid": RUNTIME_SERVICE, "account_sid": RUNTIME_ACCOUNT, "friendly_name": "\u0000"}
+                ]
+            },
+            "services[0].friendly_name",
+        ),
         ([1, 2], "document"),
     ],
 )

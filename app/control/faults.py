@@ -2,16 +2,23 @@
 
 A fault matches on method, a path glob and optionally the account; each matching request consumes one
 of its `times`. The error it produces is a real §4 envelope, so client retry logic sees what Twilio sends.
+The queue lives in this process's memory (`FaultQueue`), or in a table when several processes serve one
+database (`TableFaultQueue`), where taking a fault is one atomic decrement whichever process takes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import itertools
 import threading
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol
 
+from sqlalchemy import delete, insert, select, update
+
+from app.control.tables import fault as fault_table
+from app.db import Database
 from app.twilio.errors import TwilioError, code_for_status, generic_error
 
 # Methods a fault may name; "*" matches any.
@@ -52,7 +59,30 @@ class Fault:
         return asdict(self)
 
 
+class Faults(Protocol):
+    def add(
+        self,
+        *,
+        method: str,
+        path: str,
+        account_sid: str | None,
+        status: int | None,
+        code: int | None,
+        times: int,
+        delay_ms: int,
+        retry_after: int | None,
+    ) -> Fault: ...
+
+    async def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
+        """The first queued fault matching this request, with one of its `times` used up."""
+
+    def pending(self) -> list[Fault]: ...
+    def clear(self, account_sid: str | None = None) -> None: ...
+
+
 class FaultQueue:
+    """The faults of one process, in its memory."""
+
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
@@ -75,8 +105,7 @@ class FaultQueue:
             self._faults.append(fault)
         return fault
 
-    def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
-        """The first queued fault matching this request, with one of its `times` used up."""
+    async def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
         if not self._faults:
             return None
         with self._lock:
@@ -98,3 +127,73 @@ class FaultQueue:
                 self._faults.clear()
             else:
                 self._faults = [fault for fault in self._faults if fault.account_sid != account_sid]
+
+
+class TableFaultQueue:
+    """The faults of every process on the database, in `emulator_fault`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def add(
+        self,
+        *,
+        method: str,
+        path: str,
+        account_sid: str | None,
+        status: int | None,
+        code: int | None,
+        times: int,
+        delay_ms: int,
+        retry_after: int | None,
+    ) -> Fault:
+        values = {
+            "method": method,
+            "path": path,
+            "account_sid": account_sid,
+            "status": status,
+            "code": code,
+            "times": times,
+            "delay_ms": delay_ms,
+            "retry_after": retry_after,
+        }
+        with self.database.writing() as session:
+            added = session.execute(insert(fault_table).values(**values).returning(fault_table.c.id))
+            return Fault(id=added.scalar_one(), **values)  # type: ignore[arg-type]
+
+    async def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
+        # Every Twilio API request asks, and almost always nothing is queued: one read decides that.
+        while candidates := [fault for fault in self.pending() if fault.matches(method, path, account_sid)]:
+            taken = await asyncio.to_thread(self._use_one, candidates[0])
+            if taken is not None:
+                return taken
+            # Another process used up that fault's last time between the read and the write: look again.
+        return None
+
+    def _use_one(self, candidate: Fault) -> Fault | None:
+        with self.database.writing() as session:
+            left = session.execute(
+                update(fault_table)
+                .where(fault_table.c.id == candidate.id, fault_table.c.times > 0)
+                .values(times=fault_table.c.times - 1)
+                .returning(fault_table.c.times)
+            ).scalar_one_or_none()
+            if left is None:
+                return None
+            if left <= 0:
+                session.execute(delete(fault_table).where(fault_table.c.id == candidate.id))
+        candidate.times = left
+        return candidate
+
+    def pending(self) -> list[Fault]:
+        columns = [fault_table.c[field.name] for field in fields(Fault)]
+        statement = select(*columns).where(fault_table.c.times > 0).order_by(fault_table.c.id)
+        with self.database.reading() as session:
+            return [Fault(**row._mapping) for row in session.execute(statement)]
+
+    def clear(self, account_sid: str | None = None) -> None:
+        statement = delete(fault_table)
+        if account_sid is not None:
+            statement = statement.where(fault_table.c.account_sid == account_sid)
+        with self.database.writing() as session:
+            session.execute(statement)

@@ -1,15 +1,23 @@
-"""A bounded, thread-safe log of per-account entries: the shape of the journal and the delivery log.
+"""A bounded log of per-account entries: the shape of the journal and the delivery log.
 
-A deque with a maximum length, so memory stays flat however long the server runs; capacity 0 keeps
-nothing.
+At most `capacity` entries are kept, so storage stays flat however long the server runs; capacity 0 keeps
+nothing. The entries live in this process's memory (`MemoryEntries`), or in a table when several
+processes share the log (`TableEntries`); what a log selects and how is the same either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from dataclasses import asdict
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import delete, func, insert, select
+
+from app.control.tables import log_entry
+from app.db import Database
 
 
 class AccountEntry(Protocol):
@@ -20,34 +28,104 @@ class AccountEntry(Protocol):
 Entry = TypeVar("Entry", bound=AccountEntry)
 
 
-class RingLog(Generic[Entry]):
+class EntryStore(Protocol[Entry]):
+    async def append(self, entry: Entry) -> None: ...
+    def all(self) -> list[Entry]: ...
+    def clear(self, account_sid: str | None) -> None: ...
+    def count(self) -> int: ...
+
+
+class MemoryEntries(Generic[Entry]):
+    """A deque with a maximum length, in this process."""
+
     def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
         self._entries: deque[Entry] = deque(maxlen=capacity or None)
         self._lock = threading.Lock()
+
+    async def append(self, entry: Entry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def all(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self, account_sid: str | None) -> None:
+        with self._lock:
+            kept = [] if account_sid is None else [e for e in self._entries if e.account_sid != account_sid]
+            self._entries.clear()
+            self._entries.extend(kept)
+
+    def count(self) -> int:
+        return len(self._entries)
+
+
+class TableEntries(Generic[Entry]):
+    """Rows of `emulator_log_entry` named `log`, shared by every process on the database."""
+
+    def __init__(
+        self, database: Database, log: str, capacity: int, decode: Callable[[dict[str, Any]], Entry]
+    ) -> None:
+        self.database = database
+        self.log = log
+        self.capacity = capacity
+        self.decode = decode
+
+    async def append(self, entry: Entry) -> None:
+        # In a worker thread: a write may wait for another process's lock, and the loop must not.
+        await asyncio.to_thread(self._append, entry)
+
+    def _append(self, entry: Entry) -> None:
+        with self.database.writing() as session:
+            added = session.execute(
+                insert(log_entry)
+                .values(log=self.log, account_sid=entry.account_sid, entry=asdict(entry))  # type: ignore[call-overload]
+                .returning(log_entry.c.id)
+            ).scalar_one()
+            # The ring's bound: whatever fell out of the newest `capacity` ids goes.
+            session.execute(
+                delete(log_entry).where(log_entry.c.log == self.log, log_entry.c.id <= added - self.capacity)
+            )
+
+    def all(self) -> list[Entry]:
+        statement = select(log_entry.c.entry).where(log_entry.c.log == self.log).order_by(log_entry.c.id)
+        with self.database.reading() as session:
+            return [self.decode(data) for data in session.execute(statement).scalars()]
+
+    def clear(self, account_sid: str | None) -> None:
+        statement = delete(log_entry).where(log_entry.c.log == self.log)
+        if account_sid is not None:
+            statement = statement.where(log_entry.c.account_sid == account_sid)
+        with self.database.writing() as session:
+            session.execute(statement)
+
+    def count(self) -> int:
+        statement = select(func.count()).select_from(log_entry).where(log_entry.c.log == self.log)
+        with self.database.reading() as session:
+            return int(session.execute(statement).scalar_one())
+
+
+class RingLog(Generic[Entry]):
+    def __init__(self, capacity: int, store: EntryStore[Entry] | None = None) -> None:
+        self.capacity = capacity
+        self.store: EntryStore[Entry] = store if store is not None else MemoryEntries(capacity)
 
     @property
     def enabled(self) -> bool:
         return self.capacity > 0
 
-    def record(self, entry: Entry) -> None:
+    async def record(self, entry: Entry) -> None:
         if self.enabled:
-            with self._lock:
-                self._entries.append(entry)
+            await self.store.append(entry)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self.store.count()
 
     def select(self, keep: Callable[[Entry], bool], limit: int | None = None) -> list[Entry]:
         """Entries `keep` accepts, oldest first; `limit` keeps the newest N of them."""
-        with self._lock:
-            snapshot = list(self._entries)
-        selected = [entry for entry in snapshot if keep(entry)]
+        selected = [entry for entry in self.store.all() if keep(entry)]
         return selected if limit is None else selected[max(len(selected) - limit, 0) :]
 
     def clear(self, account_sid: str | None = None) -> None:
         """Forget every entry, or one account's."""
-        with self._lock:
-            kept = [] if account_sid is None else [e for e in self._entries if e.account_sid != account_sid]
-            self._entries.clear()
-            self._entries.extend(kept)
+        self.store.clear(account_sid)

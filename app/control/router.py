@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app import __version__
 from app.control import state
-from app.control.faults import FAULT_METHODS, FaultQueue
+from app.control.faults import FAULT_METHODS, Faults
 from app.control.inputs import emulator_state, limit_query, parse_json_body, sid_query
 from app.control.journal import RequestJournal
 from app.deps import DatabaseDep
@@ -99,6 +99,13 @@ class FaultRequest(BaseModel):
             raise ValueError(f"must be one of {', '.join(FAULT_METHODS)}")
         return value.upper()
 
+    @field_validator("path")
+    @classmethod
+    def _storable_path(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain U+0000 (NUL)")
+        return value
+
     @field_validator("account_sid")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
@@ -112,7 +119,7 @@ async def add_fault(request: Request) -> Response:
     fault_request = _parse(FaultRequest, _json_body(request))
     if fault_request.status is None and fault_request.delay_ms == 0:
         raise TwilioError(400, MISSING_PARAMETER, "A fault needs a status, a delay_ms, or both")
-    faults: FaultQueue = emulator_state(request).faults
+    faults: Faults = emulator_state(request).faults
     fault = faults.add(**fault_request.model_dump())
     return TwilioJSONResponse(fault.as_json(), status_code=201)
 

@@ -2,32 +2,75 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app.control.faults import FaultQueue
-from app.control.journal import RequestJournal
+from app.control.faults import FaultQueue, Faults, TableFaultQueue
+from app.control.journal import JournalEntry, RequestJournal
+from app.control.ring import TableEntries
+from app.control.tables import CONTROL_METADATA, control_database_url
+from app.control.tokens import MemoryTokens, SigningTokens, TableTokens
 from app.db import Database
-from app.deliveries.log import DeliveryLog
+from app.deliveries.log import Delivery, DeliveryLog
 from app.fixtures import NamedDocument, apply_document
+from app.settings import Settings
 from app.twilio.errors import TwilioError
 
 
 @dataclass
 class EmulatorState:
-    """Everything a reset returns to the start: storage, the start-up fixtures, and in-memory logs."""
+    """Everything a reset returns to the start: storage, the start-up fixtures, and the control logs."""
 
     database: Database
     fixtures: list[NamedDocument]
     journal: RequestJournal
-    faults: FaultQueue
+    faults: Faults
     deliveries: DeliveryLog
     # Account SID -> the token it last authenticated with: deliveries sign with it in permissive mode.
-    last_auth_tokens: dict[str, str] = field(default_factory=dict)
+    last_auth_tokens: SigningTokens
+    # Where the control logs live when processes share them; None when they are in this one's memory.
+    control_database: Database | None = None
     # The rows the start-up fixtures make in an empty database, worked out on the first reset.
     fixture_rows: dict[str, list[dict[str, Any]]] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database, fixtures: list[NamedDocument]) -> EmulatorState:
+        """In memory for one process; in tables when workers or replicas share the database."""
+        if not settings.database_is_shared:
+            return cls(
+                database,
+                fixtures,
+                RequestJournal(settings.journal_size),
+                FaultQueue(),
+                DeliveryLog(settings.delivery_log_size),
+                MemoryTokens(),
+            )
+        control = Database(
+            control_database_url(settings.database_url),
+            metadata=CONTROL_METADATA,
+            durable=False,
+            serialized=False,
+            read_cache=False,
+        )
+        control.create_schema()
+        journal_rows = TableEntries(control, "journal", settings.journal_size, _journal_entry)
+        delivery_rows = TableEntries(control, "deliveries", settings.delivery_log_size, _delivery)
+        return cls(
+            database,
+            fixtures,
+            RequestJournal(settings.journal_size, journal_rows),
+            TableFaultQueue(control),
+            DeliveryLog(settings.delivery_log_size, delivery_rows),
+            TableTokens(control),
+            control,
+        )
+
+    def dispose(self) -> None:
+        if self.control_database is not None:
+            self.control_database.dispose()
+        self.database.dispose()
 
     def rows_after_fixtures(self) -> dict[str, list[dict[str, Any]]]:
         if self.fixture_rows is None:
@@ -65,7 +108,12 @@ def reset(state: EmulatorState, account_sid: str | None) -> None:
     state.journal.clear(account_sid)
     state.faults.clear(account_sid)
     state.deliveries.clear(account_sid)
-    if account_sid is None:
-        state.last_auth_tokens.clear()
-    else:
-        state.last_auth_tokens.pop(account_sid, None)
+    state.last_auth_tokens.forget(account_sid)
+
+
+def _journal_entry(data: dict[str, Any]) -> JournalEntry:
+    return JournalEntry(**data)
+
+
+def _delivery(data: dict[str, Any]) -> Delivery:
+    return Delivery(**data)

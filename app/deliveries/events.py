@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from app.accounts.models import get_account
 from app.control.inputs import parse_json_body
+from app.control.tokens import SigningTokens
 from app.conversations.configuration.models import get_account_configuration
 from app.conversations.services.models import get_service
 from app.conversations.webhooks.models import get_configuration
@@ -279,7 +280,7 @@ class Setup:
     auth_token: str | None
 
 
-def load_setup(session: Session, request: EventRequest, last_auth_tokens: dict[str, str]) -> Setup:
+def load_setup(session: Session, request: EventRequest, last_auth_tokens: SigningTokens) -> Setup:
     """The configuration and signing key for an action; 404 for an unknown account or service."""
     account = get_account(session, request.account_sid)
     if account is None:
@@ -347,7 +348,7 @@ async def simulate(request: EventRequest, setup: Setup, timeout: float, log: Del
                 parameters={**common, **params},
             )
             sent = await send(client, call, setup.auth_token, timeout)
-            log.record(sent.delivery)
+            await log.record(sent.delivery)
             deliveries.append(sent.delivery)
             return sent.delivery.status, sent.body
 

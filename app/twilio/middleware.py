@@ -2,7 +2,8 @@
 
 It runs before routing so the contract's order of checks holds: body size, then credentials (401), and
 only then route and method (404, 405). The body is read here once and replayed to the route. Twilio API
-calls are recorded in the request journal once answered.
+calls are recorded in the request journal as their answer's last part is sent: before the client can
+see the answer, so a control call that follows it (on any worker) finds the entry.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.control.admin import check_admin_token, needs_admin_token
 from app.control.journal import JournalEntry, RequestJournal
+from app.control.tokens import SigningTokens
 from app.db import Database
+from app.twilio import sids
 from app.twilio.auth import authenticate, looks_like_username, parse_basic
 from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error, not_found
 from app.twilio.forms import ClientDisconnected, FormParameters, parse_form, read_body
@@ -39,7 +42,7 @@ class TwilioEdgeMiddleware:
         strict_auth: bool,
         max_body_bytes: int,
         journal: RequestJournal,
-        last_auth_tokens: dict[str, str],
+        last_auth_tokens: SigningTokens,
         admin_token: str | None = None,
     ):
         self.app = app
@@ -62,6 +65,7 @@ class TwilioEdgeMiddleware:
         state["request_id"] = request_id
 
         response_status: int | None = None
+        journaled = self.journal.enabled and is_twilio_api(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_status
@@ -69,6 +73,11 @@ class TwilioEdgeMiddleware:
                 response_status = message["status"]
                 extra = response_headers(request_id, time.perf_counter() - started, self.in_flight)
                 message["headers"] = [*message.get("headers", []), *extra]
+            elif journaled and response_status is not None and not message.get("more_body", False):
+                try:
+                    await self._record(scope, state, response_status, time.perf_counter() - started)
+                except Exception:  # a journal that cannot be written must not cost the answer
+                    logger.exception("cannot record %s %s in the journal", scope["method"], scope["path"])
             await send(message)
 
         try:
@@ -81,8 +90,6 @@ class TwilioEdgeMiddleware:
                 await _send_error(send_with_headers, generic_error(500))
         finally:
             self.in_flight -= 1
-        if response_status is not None and self.journal.enabled and is_twilio_api(scope["path"]):
-            self._record(scope, state, response_status, time.perf_counter() - started)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, state: MutableMapping[str, Any]
@@ -111,9 +118,12 @@ class TwilioEdgeMiddleware:
                 username = credentials[0] if credentials else None
                 state["username"] = username if username and looks_like_username(username) else None
                 self.database.refresh_cache()
-                state["account_sid"] = await authenticate(
-                    self.database, self.strict_auth, credentials, self.last_auth_tokens
+                state["account_sid"] = account_sid = await authenticate(
+                    self.database, self.strict_auth, credentials
                 )
+                # Strict mode signs with the stored token, which every account it lets in has.
+                if not self.strict_auth and credentials and sids.is_sid(credentials[0], sids.ACCOUNT):
+                    await self.last_auth_tokens.remember(account_sid, credentials[1])
                 if b"%2f" in scope.get("raw_path", b"").lower():
                     # An encoded slash is part of a path segment (a SID), never a separator: no Twilio
                     # resource has one, however the decoded path would route.
@@ -127,7 +137,9 @@ class TwilioEdgeMiddleware:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _record(self, scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float) -> None:
+    async def _record(
+        self, scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float
+    ) -> None:
         form: FormParameters | None = state.get("form")
         if form is None:
             try:
@@ -135,7 +147,7 @@ class TwilioEdgeMiddleware:
             except TwilioError:
                 form = FormParameters([])
         params = form.pairs
-        self.journal.record(
+        await self.journal.record(
             JournalEntry(
                 time=time.time(),
                 request_id=state["request_id"],

@@ -1,0 +1,72 @@
+"""The token each account last authenticated with: what deliveries are signed with in permissive mode.
+
+In this process's memory (`MemoryTokens`), or in a table when several processes serve one database
+(`TableTokens`). Every authenticated request remembers its token. With a table, each one is written:
+a process cannot tell from memory whether another one has since reset the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.control.tables import signing_token
+from app.db import Database
+
+
+class SigningTokens(Protocol):
+    async def remember(self, account_sid: str, token: str) -> None: ...
+    def get(self, account_sid: str) -> str | None: ...
+    def forget(self, account_sid: str | None = None) -> None: ...
+
+
+class MemoryTokens:
+    def __init__(self) -> None:
+        self._tokens: dict[str, str] = {}
+
+    async def remember(self, account_sid: str, token: str) -> None:
+        self._tokens[account_sid] = token
+
+    def get(self, account_sid: str) -> str | None:
+        return self._tokens.get(account_sid)
+
+    def forget(self, account_sid: str | None = None) -> None:
+        if account_sid is None:
+            self._tokens.clear()
+        else:
+            self._tokens.pop(account_sid, None)
+
+
+class TableTokens:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def remember(self, account_sid: str, token: str) -> None:
+        await asyncio.to_thread(self._write, account_sid, token)
+
+    def _write(self, account_sid: str, token: str) -> None:
+        dialect = postgresql if self.database.backend == "postgresql" else sqlite
+        statement = dialect.insert(signing_token).values(account_sid=account_sid, token=token)
+        statement = statement.on_conflict_do_update(
+            index_elements=[signing_token.c.account_sid],
+            set_={"token": statement.excluded.token},
+            # The same token again changes no row.
+            where=signing_token.c.token != statement.excluded.token,
+        )
+        with self.database.writing() as session:
+            session.execute(statement)
+
+    def get(self, account_sid: str) -> str | None:
+        statement = select(signing_token.c.token).where(signing_token.c.account_sid == account_sid)
+        with self.database.reading() as session:
+            return session.execute(statement).scalar_one_or_none()
+
+    def forget(self, account_sid: str | None = None) -> None:
+        statement = delete(signing_token)
+        if account_sid is not None:
+            statement = statement.where(signing_token.c.account_sid == account_sid)
+        with self.database.writing() as session:
+            session.execute(statement)
