@@ -46,23 +46,31 @@ Value = TypeVar("Value")
 # Credentials change rarely while configurations change all the time, so they are cached apart: triggers
 # count every change to the credential tables in this row, and only that count empties their cache.
 CREDENTIALS = "credentials"
+# PostgreSQL's stand-in for SQLite's data_version: a count of write statements on any table.
+DATA = "data"
 _VERSION_TABLE = "emulator_version"
 _CREDENTIAL_TABLES = ("account", "api_key")
+
+
+# What a cache watches: (a number that changes with every commit, the credential tables' change count).
+Versions = Callable[[], tuple[int, int]]
 
 
 class ReadCache:
     """Values read from the database, dropped as soon as a commit may have changed them, in any process.
 
-    SQLite's `PRAGMA data_version` changes when another connection (of this process or any other)
-    commits, and a trigger-kept counter when credentials change; `refresh()` reads both once per request,
-    before the request's first read. A local counter covers this process's own commits. So a request
-    never sees a value older than the last write committed before it arrived, from any process. The hot
-    reads (credentials, a configuration) then cost a dict lookup instead of an ORM round trip.
+    `refresh()` reads two numbers once per request, before the request's first read: one that changes
+    whenever any connection (of this process or any other) commits, and a trigger-kept count of changes
+    to the credential tables. On SQLite the first is `PRAGMA data_version`; on PostgreSQL, a count that
+    statement triggers on every table keep. A local counter covers this process's own commits. So a
+    request never sees a value older than the last write committed before it arrived, from any process.
+    The hot reads (credentials, a configuration) then cost a dict lookup instead of ORM round trips.
     """
 
-    def __init__(self, path: str | None) -> None:
-        # A file database gets a connection of its own to watch; an in-memory one has only this process.
-        self._watch = sqlite3.connect(path, check_same_thread=False) if path else None
+    def __init__(self, versions: Versions | None, close: Callable[[], None] | None = None) -> None:
+        # An in-memory database has nothing to watch: only this process can change it.
+        self._watch = versions
+        self._close = close
         self._seen: tuple[int, int] = (-1, -1)
         self._seen_generation = -1
         self._values: dict[Hashable, Any] = {}
@@ -73,10 +81,7 @@ class ReadCache:
         """Drop what any connection may have changed since the last refresh."""
         if self._watch is None:
             return
-        data_version, credentials = self._watch.execute(
-            "SELECT (SELECT data_version FROM pragma_data_version()),"  # noqa: S608 - constants only
-            f" (SELECT version FROM {_VERSION_TABLE} WHERE scope = '{CREDENTIALS}')"
-        ).fetchone()
+        data_version, credentials = self._watch()
         if data_version != self._seen[0]:
             self._values.clear()
         if credentials != self._seen[1]:
@@ -100,11 +105,39 @@ class ReadCache:
         self._store(scope)[key] = value
 
     def close(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
+        if self._close is not None:
+            self._close()
 
 
 _MISSING = object()
+
+
+def _sqlite_versions(path: str) -> tuple[Versions, Callable[[], None]]:
+    # A connection of its own: data_version only counts other connections' commits.
+    watch = sqlite3.connect(path, check_same_thread=False)
+
+    def versions() -> tuple[int, int]:
+        row = watch.execute(
+            "SELECT (SELECT data_version FROM pragma_data_version()),"  # noqa: S608 - constants only
+            f" (SELECT version FROM {_VERSION_TABLE} WHERE scope = '{CREDENTIALS}')"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    return versions, watch.close
+
+
+def _postgresql_versions(engine: Engine) -> Versions:
+    statement = text(
+        f"SELECT (SELECT version FROM {_VERSION_TABLE} WHERE scope = '{DATA}'),"  # noqa: S608 - constants only
+        f" (SELECT version FROM {_VERSION_TABLE} WHERE scope = '{CREDENTIALS}')"
+    )
+
+    def versions() -> tuple[int, int]:
+        with engine.connect() as connection:
+            row = connection.execute(statement).one()
+        return int(row[0]), int(row[1])
+
+    return versions
 
 
 class Database:
@@ -153,6 +186,10 @@ class Database:
             _configure_postgresql(self.engine)
         # SQLite writers always take the lock up front (BEGIN IMMEDIATE); see the module docstring.
         self._writer = self.engine.execution_options(**{_WRITE_LOCK: serialized or sqlite})
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL reads run without BEGIN and ROLLBACK, two round trips of three: each statement sees
+        # what was committed when it started either way (READ COMMITTED).
+        self._reader = self._autocommit if self.backend == "postgresql" else self.engine
         self._schema_writer = self.engine.execution_options(**{_WRITE_LOCK: True})
         # The one connection of an in-memory database cannot be shared with a writer thread.
         self._batcher = _WriteBatcher(self, in_thread=not in_memory)
@@ -161,7 +198,9 @@ class Database:
         if read_cache and in_memory:
             self.cache = ReadCache(None)
         elif read_cache and watchable:
-            self.cache = ReadCache(str(Path(self.url.database or "").expanduser()))
+            self.cache = ReadCache(*_sqlite_versions(str(Path(self.url.database or "").expanduser())))
+        elif read_cache and self.backend == "postgresql" and metadata is SQLModel.metadata:
+            self.cache = ReadCache(_postgresql_versions(self._reader))
 
     def create_schema(self) -> None:
         # As a write transaction from the start: a deferred BEGIN reads the schema and then fails to
@@ -172,11 +211,23 @@ class Database:
             self.metadata.create_all(connection)
             if self.backend == "sqlite" and self.metadata is SQLModel.metadata:
                 _create_credential_counter(connection)
+            elif self.backend == "postgresql" and self.metadata is SQLModel.metadata:
+                _create_postgresql_counters(connection)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
+        with Session(self._reader) as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection whose every statement commits on its own: one round trip for a one-statement write.
+
+        Only for writes whose statements need no transaction around them (and no sync to disk wait, on a
+        `durable=False` database): the control logs.
+        """
+        with self._autocommit.connect() as connection:
+            yield connection
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -368,6 +419,35 @@ def _create_credential_counter(connection: Connection) -> None:
             )
 
 
+def _create_postgresql_counters(connection: Connection) -> None:
+    connection.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {_VERSION_TABLE} (scope TEXT PRIMARY KEY, version BIGINT NOT NULL)"
+    )
+    connection.exec_driver_sql(
+        f"INSERT INTO {_VERSION_TABLE} (scope, version) VALUES ('{DATA}', 0), ('{CREDENTIALS}', 0) "  # noqa: S608
+        "ON CONFLICT (scope) DO NOTHING"
+    )
+    count = f"UPDATE {_VERSION_TABLE} SET version = version + 1 WHERE scope = ANY(TG_ARGV)"  # noqa: S608
+    connection.exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION emulator_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {count}; RETURN NULL; END $$"
+    )
+    # Per statement, not per row: a reset of a thousand rows counts a handful of times.
+    for table in SQLModel.metadata.sorted_tables:
+        scopes = f"'{DATA}', '{CREDENTIALS}'" if table.name in _CREDENTIAL_TABLES else f"'{DATA}'"
+        trigger = f"{table.name}_counts_changes"
+        # Created once: replacing it at every start would lock the table against running replicas.
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = to_regclass(:table)"),
+            {"trigger": trigger, "table": f'"{table.name}"'},
+        ).first()
+        if exists is None:
+            connection.exec_driver_sql(
+                f'CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON "{table.name}" '
+                f"FOR EACH STATEMENT EXECUTE FUNCTION emulator_count_change({scopes})"
+            )
+
+
 def _account_column(table: Table) -> Column[Any]:
     """The column that says whose a row is: `account_sid`, or the account table's own `sid`."""
     return table.c.account_sid if "account_sid" in table.c else table.c.sid
@@ -392,8 +472,10 @@ def _configure_sqlite(engine: Engine, durable: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        locked = connection.get_execution_options().get(_WRITE_LOCK, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if locked else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_WRITE_LOCK, False) else "BEGIN")
 
 
 def _configure_postgresql(engine: Engine) -> None:

@@ -67,8 +67,7 @@ def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True)
         database=database,
         strict_auth=settings.auth_mode == "strict",
         max_body_bytes=settings.max_body_bytes,
-        journal=emulator.journal,
-        last_auth_tokens=emulator.last_auth_tokens,
+        recorder=emulator,
         admin_token=settings.admin_token,
     )
     app.include_router(services_router)

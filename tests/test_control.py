@@ -36,7 +36,12 @@ FIXTURE_SERVICE = "IS" + "a" * 32
 def test_health(emulator: Server) -> None:
     answer = httpx.get(f"{emulator.base_url}/_emulator/health")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "version": __version__, "database": BACKEND}
+    assert answer.json() == {
+        "status": "ok",
+        "version": __version__,
+        "database": BACKEND,
+        "pid": emulator.process.process.pid if emulator.process.process else None,
+    }
 
 
 def without_times(snapshot: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:

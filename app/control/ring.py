@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from app.control.tables import log_entry
 from app.db import Database
@@ -26,6 +28,9 @@ class AccountEntry(Protocol):
 
 
 Entry = TypeVar("Entry", bound=AccountEntry)
+
+# A table-kept log deletes what fell out of the ring once every this many entries.
+TRIM_EVERY = 64
 
 
 class EntryStore(Protocol[Entry]):
@@ -77,20 +82,31 @@ class TableEntries(Generic[Entry]):
 
     def _append(self, entry: Entry) -> None:
         with self.database.writing() as session:
-            added = session.execute(
-                insert(log_entry)
-                .values(log=self.log, account_sid=entry.account_sid, entry=asdict(entry))  # type: ignore[call-overload]
-                .returning(log_entry.c.id)
-            ).scalar_one()
-            # The ring's bound: whatever fell out of the newest `capacity` ids goes.
+            self.append_in(session, entry)
+
+    def append_in(self, session: Session | Connection, entry: Entry) -> None:
+        """Add `entry` in the caller's transaction (which may write other control state too)."""
+        added = session.execute(
+            insert(log_entry)
+            .values(log=self.log, account_sid=entry.account_sid, entry=asdict(entry))  # type: ignore[call-overload]
+            .returning(log_entry.c.id)
+        ).scalar_one()
+        # Readers only ever see the newest `capacity` entries; storage is trimmed to that now and then,
+        # so most requests pay for one statement, not two.
+        if added % TRIM_EVERY == 0:
             session.execute(
                 delete(log_entry).where(log_entry.c.log == self.log, log_entry.c.id <= added - self.capacity)
             )
 
     def all(self) -> list[Entry]:
-        statement = select(log_entry.c.entry).where(log_entry.c.log == self.log).order_by(log_entry.c.id)
+        statement = (
+            select(log_entry.c.entry)
+            .where(log_entry.c.log == self.log)
+            .order_by(log_entry.c.id.desc())
+            .limit(self.capacity)
+        )
         with self.database.reading() as session:
-            return [self.decode(data) for data in session.execute(statement).scalars()]
+            return [self.decode(data) for data in session.execute(statement).scalars()][::-1]
 
     def clear(self, account_sid: str | None) -> None:
         statement = delete(log_entry).where(log_entry.c.log == self.log)
@@ -100,9 +116,7 @@ class TableEntries(Generic[Entry]):
             session.execute(statement)
 
     def count(self) -> int:
-        statement = select(func.count()).select_from(log_entry).where(log_entry.c.log == self.log)
-        with self.database.reading() as session:
-            return int(session.execute(statement).scalar_one())
+        return len(self.all())
 
 
 class RingLog(Generic[Entry]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -40,7 +41,10 @@ def _parse(model: type[Model], data: Any) -> Model:
 @router.get("/health", operation_id="EmulatorHealth")
 async def health(database: DatabaseDep) -> Response:
     database.ping()
-    return TwilioJSONResponse({"status": "ok", "version": __version__, "database": database.backend})
+    # The process id tells workers apart: which one answered, and that several do.
+    return TwilioJSONResponse(
+        {"status": "ok", "version": __version__, "database": database.backend, "pid": os.getpid()}
+    )
 
 
 @router.post("/reset", operation_id="EmulatorReset", status_code=204)

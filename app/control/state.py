@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,8 @@ class EmulatorState:
     deliveries: DeliveryLog
     # Account SID -> the token it last authenticated with: deliveries sign with it in permissive mode.
     last_auth_tokens: SigningTokens
-    # Where the control logs live when processes share them; None when they are in this one's memory.
-    control_database: Database | None = None
+    # The tables holding the control state when processes share it; None when it is in this one's memory.
+    shared: SharedTables | None = None
     # The rows the start-up fixtures make in an empty database, worked out on the first reset.
     fixture_rows: dict[str, list[dict[str, Any]]] | None = None
 
@@ -55,22 +56,21 @@ class EmulatorState:
             read_cache=False,
         )
         control.create_schema()
-        journal_rows = TableEntries(control, "journal", settings.journal_size, _journal_entry)
+        shared = SharedTables(
+            control,
+            TableEntries(control, "journal", settings.journal_size, _journal_entry),
+            TableTokens(control),
+        )
         delivery_rows = TableEntries(control, "deliveries", settings.delivery_log_size, _delivery)
         return cls(
             database,
             fixtures,
-            RequestJournal(settings.journal_size, journal_rows),
+            RequestJournal(settings.journal_size, shared.journal_rows),
             TableFaultQueue(control),
             DeliveryLog(settings.delivery_log_size, delivery_rows),
-            TableTokens(control),
-            control,
+            shared.tokens,
+            shared,
         )
-
-    def dispose(self) -> None:
-        if self.control_database is not None:
-            self.control_database.dispose()
-        self.database.dispose()
 
     def rows_after_fixtures(self) -> dict[str, list[dict[str, Any]]]:
         if self.fixture_rows is None:
@@ -82,6 +82,43 @@ class EmulatorState:
             self.fixture_rows = scratch.dump()
             scratch.dispose()
         return self.fixture_rows
+
+    async def record_request(self, entry: JournalEntry | None, signer: tuple[str, str] | None) -> None:
+        """What a Twilio API request leaves behind: its journal entry, and the token its account used.
+
+        In shared tables both go in one transaction, in one hop to a worker thread.
+        """
+        entry = entry if self.journal.enabled else None
+        shared = self.shared
+        if shared is None:
+            if entry is not None:
+                await self.journal.record(entry)
+            if signer is not None:
+                await self.last_auth_tokens.remember(*signer)
+        elif entry is not None or signer is not None:
+            await asyncio.to_thread(shared.record_request, entry, signer)
+
+    def dispose(self) -> None:
+        if self.shared is not None:
+            self.shared.database.dispose()
+        self.database.dispose()
+
+
+@dataclass
+class SharedTables:
+    """The control database, and the tables every Twilio API request writes to."""
+
+    database: Database
+    journal_rows: TableEntries[JournalEntry]
+    tokens: TableTokens
+
+    def record_request(self, entry: JournalEntry | None, signer: tuple[str, str] | None) -> None:
+        # Statement by statement: each is atomic alone, and nothing needs the two to land together.
+        with self.database.autocommit() as connection:
+            if entry is not None:
+                self.journal_rows.append_in(connection, entry)
+            if signer is not None:
+                self.tokens.write_in(connection, *signer)
 
 
 def reset(state: EmulatorState, account_sid: str | None) -> None:

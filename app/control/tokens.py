@@ -12,6 +12,8 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from app.control.tables import signing_token
 from app.db import Database
@@ -48,6 +50,11 @@ class TableTokens:
         await asyncio.to_thread(self._write, account_sid, token)
 
     def _write(self, account_sid: str, token: str) -> None:
+        with self.database.writing() as session:
+            self.write_in(session, account_sid, token)
+
+    def write_in(self, session: Session | Connection, account_sid: str, token: str) -> None:
+        """Remember the token in the caller's transaction (which may write other control state too)."""
         dialect = postgresql if self.database.backend == "postgresql" else sqlite
         statement = dialect.insert(signing_token).values(account_sid=account_sid, token=token)
         statement = statement.on_conflict_do_update(
@@ -56,8 +63,7 @@ class TableTokens:
             # The same token again changes no row.
             where=signing_token.c.token != statement.excluded.token,
         )
-        with self.database.writing() as session:
-            session.execute(statement)
+        session.execute(statement)
 
     def get(self, account_sid: str) -> str | None:
         statement = select(signing_token.c.token).where(signing_token.c.account_sid == account_sid)

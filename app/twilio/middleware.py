@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.control.admin import check_admin_token, needs_admin_token
 from app.control.journal import JournalEntry, RequestJournal
-from app.control.tokens import SigningTokens
 from app.db import Database
 from app.twilio import sids
 from app.twilio.auth import authenticate, looks_like_username, parse_basic
@@ -26,6 +25,16 @@ from app.twilio.forms import ClientDisconnected, FormParameters, parse_form, rea
 from app.twilio.headers import new_request_id, response_headers
 
 TWILIO_API_PREFIX = "/v1"
+
+
+class RequestRecorder(Protocol):
+    """Where a Twilio API request's journal entry and signing token go (the emulator's control state)."""
+
+    @property
+    def journal(self) -> RequestJournal: ...
+
+    async def record_request(self, entry: JournalEntry | None, signer: tuple[str, str] | None) -> None: ...
+
 
 logger = logging.getLogger("app.errors")
 
@@ -41,16 +50,14 @@ class TwilioEdgeMiddleware:
         database: Database,
         strict_auth: bool,
         max_body_bytes: int,
-        journal: RequestJournal,
-        last_auth_tokens: SigningTokens,
+        recorder: RequestRecorder,
         admin_token: str | None = None,
     ):
         self.app = app
         self.database = database
         self.strict_auth = strict_auth
         self.max_body_bytes = max_body_bytes
-        self.journal = journal
-        self.last_auth_tokens = last_auth_tokens
+        self.recorder = recorder
         self.admin_token = admin_token
         self.in_flight = 0
 
@@ -65,7 +72,7 @@ class TwilioEdgeMiddleware:
         state["request_id"] = request_id
 
         response_status: int | None = None
-        journaled = self.journal.enabled and is_twilio_api(scope["path"])
+        twilio_api = is_twilio_api(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_status
@@ -73,7 +80,7 @@ class TwilioEdgeMiddleware:
                 response_status = message["status"]
                 extra = response_headers(request_id, time.perf_counter() - started, self.in_flight)
                 message["headers"] = [*message.get("headers", []), *extra]
-            elif journaled and response_status is not None and not message.get("more_body", False):
+            elif twilio_api and response_status is not None and not message.get("more_body", False):
                 try:
                     await self._record(scope, state, response_status, time.perf_counter() - started)
                 except Exception:  # a journal that cannot be written must not cost the answer
@@ -121,9 +128,10 @@ class TwilioEdgeMiddleware:
                 state["account_sid"] = account_sid = await authenticate(
                     self.database, self.strict_auth, credentials
                 )
-                # Strict mode signs with the stored token, which every account it lets in has.
+                # Remembered as the answer goes: the token deliveries are signed with in permissive
+                # mode. Strict mode signs with the stored token, which every account it lets in has.
                 if not self.strict_auth and credentials and sids.is_sid(credentials[0], sids.ACCOUNT):
-                    await self.last_auth_tokens.remember(account_sid, credentials[1])
+                    state["signer"] = (account_sid, credentials[1])
                 if b"%2f" in scope.get("raw_path", b"").lower():
                     # An encoded slash is part of a path segment (a SID), never a separator: no Twilio
                     # resource has one, however the decoded path would route.
@@ -140,26 +148,30 @@ class TwilioEdgeMiddleware:
     async def _record(
         self, scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float
     ) -> None:
+        entry = self._journal_entry(scope, state, status, seconds) if self.recorder.journal.enabled else None
+        await self.recorder.record_request(entry, state.get("signer"))
+
+    @staticmethod
+    def _journal_entry(
+        scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float
+    ) -> JournalEntry:
         form: FormParameters | None = state.get("form")
         if form is None:
             try:
                 form = parse_form(state.get("content_type"), state.get("body", b""))
             except TwilioError:
                 form = FormParameters([])
-        params = form.pairs
-        await self.journal.record(
-            JournalEntry(
-                time=time.time(),
-                request_id=state["request_id"],
-                method=scope["method"],
-                path=scope["path"],
-                query=scope.get("query_string", b"").decode("latin-1"),
-                params=[[name, value] for name, value in params],
-                account_sid=state.get("account_sid"),
-                username=state.get("username"),
-                status=status,
-                duration_ms=round(seconds * 1000, 3),
-            )
+        return JournalEntry(
+            time=time.time(),
+            request_id=state["request_id"],
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            params=[[name, value] for name, value in form.pairs],
+            account_sid=state.get("account_sid"),
+            username=state.get("username"),
+            status=status,
+            duration_ms=round(seconds * 1000, 3),
         )
 
 

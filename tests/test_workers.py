@@ -1,0 +1,178 @@
+"""Several workers on one port and one database (`--workers N`), on the backend under test.
+
+Each request goes out on a new connection, so the kernel hands it to any worker: a write answered by one
+worker must be seen by the next read, whichever worker answers it, and the control API (journal, faults,
+deliveries, reset) must show what every worker did.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.testing.server import free_port
+from tests.conftest import (
+    DEMO_ACCOUNT,
+    DEMO_SERVICE,
+    DEMO_TOKEN,
+    Server,
+    assert_twilio_error,
+    start_server,
+    webhooks_path,
+)
+from tests.test_deliveries import Receiver, assert_signed, receiver
+
+WORKERS = 3
+OTHER_ACCOUNT = "AC" + "6" * 32
+__all__ = ["receiver"]  # the receiver fixture, shared with test_deliveries
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("workers"), extra_args=["--workers", str(WORKERS)])
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture
+def cluster(workers: Server) -> Server:
+    workers.reset()
+    return workers
+
+
+def call(server: Server, method: str, path: str, **options: Any) -> httpx.Response:
+    """One request on a connection of its own: any worker may take it."""
+    options.setdefault("auth", (DEMO_ACCOUNT, DEMO_TOKEN))
+    with httpx.Client(base_url=server.base_url, timeout=30.0) as client:
+        return client.request(method, path, **options)
+
+
+def pids_answering(server: Server, attempts: int = 60) -> set[int]:
+    return {call(server, "GET", "/_emulator/health").json()["pid"] for _ in range(attempts)}
+
+
+def test_several_workers_answer(cluster: Server) -> None:
+    pids = pids_answering(cluster)
+    assert len(pids) >= 2, pids
+    assert cluster.process.process is not None
+    assert cluster.process.process.pid not in pids  # the parent only supervises
+
+
+def test_every_write_is_seen_by_the_next_read_on_any_worker(cluster: Server) -> None:
+    sids = []
+    for number in range(40):
+        created = call(cluster, "POST", "/v1/Services", data={"FriendlyName": f"service {number}"})
+        assert created.status_code == 201, created.text
+        sid = created.json()["sid"]
+        sids.append(sid)
+        fetched = call(cluster, "GET", f"/v1/Services/{sid}")
+        assert fetched.status_code == 200, fetched.text
+        url = f"https://example.com/hooks/{number}"
+        updated = call(cluster, "POST", webhooks_path(sid), data={"PostWebhookUrl": url, "Method": "GET"})
+        assert updated.status_code == 200, updated.text
+        read = call(cluster, "GET", webhooks_path(sid))
+        assert (read.json()["post_webhook_url"], read.json()["method"]) == (url, "GET")
+    listing = call(cluster, "GET", "/v1/Services", params={"PageSize": 100}).json()["services"]
+    assert [service["sid"] for service in listing] == [DEMO_SERVICE, *sids]
+    for sid in sids[::2]:
+        assert call(cluster, "DELETE", f"/v1/Services/{sid}").status_code == 204
+        assert_twilio_error(call(cluster, "GET", f"/v1/Services/{sid}"), 404, 20404)
+        assert_twilio_error(call(cluster, "GET", webhooks_path(sid)), 404, 20404)
+
+
+def test_the_journal_holds_every_workers_requests(cluster: Server) -> None:
+    for number in range(30):
+        call(cluster, "GET", "/v1/Services", params={"PageSize": number + 1})
+    entries = call(cluster, "GET", "/_emulator/requests").json()["requests"]
+    assert [entry["query"] for entry in entries] == [f"PageSize={number + 1}" for number in range(30)]
+    assert call(cluster, "DELETE", "/_emulator/requests").status_code == 204
+    for _ in range(10):
+        assert call(cluster, "GET", "/_emulator/requests").json() == {"requests": []}
+
+
+def test_the_journal_stays_bounded_across_workers(tmp_path: Path) -> None:
+    running = start_server(tmp_path, extra_args=["--workers", "2", "--journal-size", "5"])
+    try:
+        for number in range(40):
+            call(running, "GET", "/v1/Services", params={"PageSize": number + 1})
+        entries = call(running, "GET", "/_emulator/requests").json()["requests"]
+        assert [entry["query"] for entry in entries] == [f"PageSize={number}" for number in range(36, 41)]
+    finally:
+        running.process.stop()
+
+
+def test_a_fault_is_used_exactly_its_times_whichever_worker_answers(cluster: Server) -> None:
+    fault = {"method": "GET", "path": "/v1/Services", "status": 503, "times": 7}
+    assert call(cluster, "POST", "/_emulator/faults", json=fault).status_code == 201
+    statuses = [call(cluster, "GET", "/v1/Services").status_code for _ in range(30)]
+    assert statuses.count(503) == 7
+    assert statuses[:7] == [503] * 7
+    assert set(statuses[7:]) == {200}
+    assert call(cluster, "GET", "/_emulator/faults").json() == {"faults": []}
+
+
+def test_a_reset_on_one_worker_is_seen_by_all(cluster: Server) -> None:
+    created = call(cluster, "POST", "/v1/Services", data={"FriendlyName": "before reset"})
+    sid = created.json()["sid"]
+    fault = {"path": "/v1/Services/*", "status": 500, "times": 100}
+    assert call(cluster, "POST", "/_emulator/faults", json=fault).status_code == 201
+    assert call(cluster, "POST", "/_emulator/reset").status_code == 204
+    for _ in range(15):
+        assert_twilio_error(call(cluster, "GET", f"/v1/Services/{sid}"), 404, 20404)
+        assert call(cluster, "GET", f"/v1/Services/{DEMO_SERVICE}").status_code == 200
+    assert call(cluster, "GET", "/_emulator/faults").json() == {"faults": []}
+
+
+def test_deliveries_sign_with_the_token_seen_by_another_worker(cluster: Server, receiver: Receiver) -> None:
+    """Permissive mode signs with the token the account last used, whichever worker saw it."""
+    token = "token-seen-by-some-worker"
+    auth = (OTHER_ACCOUNT, token)
+    created = call(cluster, "POST", "/v1/Services", data={"FriendlyName": "hooks"}, auth=auth)
+    sid = created.json()["sid"]
+    hook = {"PostWebhookUrl": receiver.url("/post"), "Filters": "onMessageAdded"}
+    assert call(cluster, "POST", webhooks_path(sid), data=hook, auth=auth).status_code == 200
+    event = {"account_sid": OTHER_ACCOUNT, "chat_service_sid": sid, "event": "onMessageAdd", "source": "API"}
+    for _ in range(5):
+        result = call(cluster, "POST", "/_emulator/events", json=event)
+        assert result.status_code == 200, result.text
+        (delivery,) = result.json()["deliveries"]
+        assert delivery["status"] == 200, delivery
+    assert len(receiver.on("/post")) == 5
+    for request in receiver.on("/post"):
+        assert_signed(request, token)
+    logged = call(cluster, "GET", "/_emulator/deliveries", params={"account_sid": OTHER_ACCOUNT}).json()
+    assert len(logged["deliveries"]) == 5
+
+
+def test_workers_refuse_an_in_memory_database() -> None:
+    command = [sys.executable, "-m", "app", "serve", "--port", str(free_port()), "--database", "sqlite://"]
+    result = subprocess.run(
+        [*command, "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "invalid --workers" in result.stderr
+    assert "in-memory database" in result.stderr
+
+
+def test_a_graceful_stop_ends_every_worker(tmp_path: Path) -> None:
+    running = start_server(tmp_path, extra_args=["--workers", "2"])
+    pids = pids_answering(running)
+    assert running.process.process is not None
+    running.process.process.send_signal(signal.SIGTERM)
+    assert running.process.process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
