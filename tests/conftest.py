@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, create_engine, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from app.testing import EmulatorProcess
@@ -89,57 +90,76 @@ class TestDatabase:
         search_path = quote(f"-csearch_path={self.schema}")
         self.url = f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options={search_path}"
 
-    def engine(self) -> Engine:
-        return create_engine(self.url, poolclass=NullPool)
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection that sees the server's tables (one pooled engine serves every schema)."""
+        if self.path is not None:
+            engine = create_engine(self.url, poolclass=NullPool)
+            try:
+                with engine.begin() as connection:
+                    yield connection
+            finally:
+                engine.dispose()
+            return
+        with _admin_engine().begin() as connection:
+            connection.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
+            yield connection
 
-    def execute(self, statement: str) -> None:
-        engine = self.engine()
+    def control_rows(self, table: str) -> int:
+        """Rows in a table of the shared control state (`--workers`, PostgreSQL): beside the data on
+        PostgreSQL, in the `-control` file beside a SQLite database."""
+        if self.path is None:
+            with self.connect() as connection:
+                return int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608
+        engine = create_engine(f"sqlite:///{self.path}-control", poolclass=NullPool)
         try:
-            with engine.begin() as connection:
-                connection.execute(text(statement))
+            with engine.connect() as connection:
+                return int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one())  # noqa: S608
         finally:
             engine.dispose()
+
+    def execute(self, statement: str) -> None:
+        with self.connect() as connection:
+            connection.execute(text(statement))
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every resource table: what "nothing changed" compares.
 
-        Left out: `emulator_version` (it only counts credential changes, which the account tables show)
-        and the control logs (`emulator_log_entry`, ...) that share a PostgreSQL schema with the data.
+        Left out: `emulator_version` (it only counts changes, which the tables themselves show) and the
+        control logs (`emulator_log_entry`, ...) that share a PostgreSQL schema with the data.
         """
-        engine = self.engine()
-        try:
-            metadata = MetaData()
-            metadata.reflect(engine)
-            with engine.connect() as connection:
-                return {
-                    name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
-                    for name, table in sorted(metadata.tables.items())
-                    if not name.startswith("emulator_")
-                }
-        finally:
-            engine.dispose()
+        if self.path is not None:
+            tables = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        else:
+            tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        with self.connect() as connection:
+            names = sorted(str(name) for name in connection.execute(text(tables)).scalars())
+            return {
+                name: sorted(
+                    (tuple(row) for row in connection.execute(text(f'SELECT * FROM "{name}"'))),  # noqa: S608
+                    key=repr,
+                )
+                for name in names
+                if not name.startswith("emulator_")
+            }
 
     def integrity(self) -> str:
         """ "ok", or what the engine's own consistency check found wrong."""
-        engine = self.engine()
-        try:
-            with engine.begin() as connection:
-                if self.path is not None:
-                    return str(connection.execute(text("PRAGMA integrity_check")).scalar_one())
-                # amcheck (PostgreSQL's contrib) checks every B-tree index against its table's rows.
-                connection.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public"))
-                indexes = connection.execute(
-                    text(
-                        "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema"
-                    ),
-                    {"schema": self.schema},
-                ).scalars()
-                for index in list(indexes):
-                    connection.execute(text("SELECT public.bt_index_check(:index, true)"), {"index": index})
-                return "ok"
-        finally:
-            engine.dispose()
+        with self.connect() as connection:
+            if self.path is not None:
+                return str(connection.execute(text("PRAGMA integrity_check")).scalar_one())
+            # amcheck (PostgreSQL's contrib) checks every B-tree index against its table's rows.
+            connection.execute(text("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public"))
+            indexes = connection.execute(
+                text(
+                    "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema"
+                ),
+                {"schema": self.schema},
+            ).scalars()
+            for index in list(indexes):
+                connection.execute(text("SELECT public.bt_index_check(:index, true)"), {"index": index})
+            return "ok"
 
 
 _admin: Engine | None = None
@@ -161,7 +181,7 @@ def _admin_engine() -> Engine:
     if _admin is None:
         assert POSTGRES_URL is not None
         assert make_url(POSTGRES_URL).get_backend_name() == "postgresql", POSTGRES_URL
-        _admin = create_engine(POSTGRES_URL, poolclass=NullPool)
+        _admin = create_engine(POSTGRES_URL, pool_size=2)
     return _admin
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.control.ring import TRIM_EVERY
 from app.testing.server import free_port
 from tests.conftest import (
     DEMO_ACCOUNT,
@@ -55,8 +56,14 @@ def call(server: Server, method: str, path: str, **options: Any) -> httpx.Respon
         return client.request(method, path, **options)
 
 
-def pids_answering(server: Server, attempts: int = 60) -> set[int]:
-    return {call(server, "GET", "/_emulator/health").json()["pid"] for _ in range(attempts)}
+def pids_answering(server: Server, wanted: int = WORKERS, attempts: int = 200) -> set[int]:
+    """The workers seen answering health calls: until `wanted` of them, or `attempts` calls."""
+    pids: set[int] = set()
+    for _ in range(attempts):
+        pids.add(call(server, "GET", "/_emulator/health").json()["pid"])
+        if len(pids) >= wanted:
+            break
+    return pids
 
 
 def test_several_workers_answer(cluster: Server) -> None:
@@ -68,7 +75,7 @@ def test_several_workers_answer(cluster: Server) -> None:
 
 def test_every_write_is_seen_by_the_next_read_on_any_worker(cluster: Server) -> None:
     sids = []
-    for number in range(40):
+    for number in range(20):
         created = call(cluster, "POST", "/v1/Services", data={"FriendlyName": f"service {number}"})
         assert created.status_code == 201, created.text
         sid = created.json()["sid"]
@@ -101,10 +108,13 @@ def test_the_journal_holds_every_workers_requests(cluster: Server) -> None:
 def test_the_journal_stays_bounded_across_workers(tmp_path: Path) -> None:
     running = start_server(tmp_path, extra_args=["--workers", "2", "--journal-size", "5"])
     try:
-        for number in range(40):
-            call(running, "GET", "/v1/Services", params={"PageSize": number + 1})
+        with httpx.Client(base_url=running.base_url, auth=(DEMO_ACCOUNT, DEMO_TOKEN)) as client:
+            for number in range(300):
+                client.get("/v1/Services", params={"PageSize": number + 1})
         entries = call(running, "GET", "/_emulator/requests").json()["requests"]
-        assert [entry["query"] for entry in entries] == [f"PageSize={number}" for number in range(36, 41)]
+        assert [entry["query"] for entry in entries] == [f"PageSize={number}" for number in range(296, 301)]
+        # Storage is trimmed every TRIM_EVERY entries: it never holds more than that past the ring's size.
+        assert running.database.control_rows("emulator_log_entry") <= 5 + TRIM_EVERY
     finally:
         running.process.stop()
 
@@ -168,7 +178,8 @@ def test_workers_refuse_an_in_memory_database() -> None:
 
 def test_a_graceful_stop_ends_every_worker(tmp_path: Path) -> None:
     running = start_server(tmp_path, extra_args=["--workers", "2"])
-    pids = pids_answering(running)
+    pids = pids_answering(running, wanted=2)
+    assert len(pids) == 2, pids
     assert running.process.process is not None
     running.process.process.send_signal(signal.SIGTERM)
     assert running.process.process.wait(timeout=30) == 0
