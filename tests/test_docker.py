@@ -3,6 +3,8 @@
 The Dockerfile lints clean (hadolint); it, docker-compose.yml, .dockerignore and pyproject.toml agree on the
 port, the data volume, the database file, the fixtures, the health URL, the user and the command; and the
 container's start-up command and HEALTHCHECK are run here, outside Docker, with the image's environment.
+Compose's `postgres` profile (PostgreSQL, and the emulator on it in replicas) is checked the same way; its
+container command runs against the test PostgreSQL in the scripts/test-postgres pass.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from sqlalchemy.engine import make_url
 
+from app.settings import Settings, load_settings
 from app.testing import free_port
+from tests.conftest import POSTGRES_URL, TestDatabase
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
@@ -41,6 +45,11 @@ PYPROJECT = REPO / "pyproject.toml"
 ENV_PREFIX = "TWILIO_EMULATOR_"
 HEALTH_PATH = "/_emulator/health"
 SERVICE = "emulator"
+# `docker compose --profile postgres up`: PostgreSQL, and the emulator on it in several replicas.
+PROFILE = "postgres"
+POSTGRES_SERVICE = "postgres"
+POSTGRES_EMULATOR = "emulator-postgres"
+POSTGRES_PORT = 5432
 CONSOLE_SCRIPT = "twilio-emulator"
 
 
@@ -338,15 +347,36 @@ def parse_mount(entry: Any) -> Mount:
     return Mount(kind, source, target, "ro" in ",".join(mode).split(","))
 
 
-def parse_port(entry: Any) -> tuple[int | None, int]:
-    """(published, container) from `"[ip:]host:container[/tcp]"` or the long syntax."""
+def port_range(text: str) -> range:
+    """`"8080"` or `"8081-8082"` (both ends included)."""
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", text.strip())
+    assert match is not None, f"{text!r} is not a port or a port range"
+    first = int(match.group(1))
+    last = first if match.group(2) is None else int(match.group(2))
+    assert 0 < first <= last <= 65535, f"{text!r} is not a port range"
+    return range(first, last + 1)
+
+
+def parse_port_range(entry: Any) -> tuple[range | None, range]:
+    """(published, container) port ranges from `"[ip:][host[-host]:]container[-container][/tcp]"` or the
+    long syntax; published is None when Docker picks the host port."""
     if isinstance(entry, dict):
+        assert entry.get("protocol", "tcp") == "tcp", f"port {entry!r}"
         published = entry.get("published")
-        return (None if published is None else int(published), int(entry["target"]))
+        return (None if published is None else port_range(str(published)), port_range(str(entry["target"])))
     text, _, protocol = str(entry).partition("/")
     assert protocol in ("", "tcp"), f"port {entry!r}"
-    parts = text.split(":")
-    return (int(parts[-2]) if len(parts) >= 2 else None, int(parts[-1]))
+    parts = text.split(":")  # an IPv6 host address ("[::1]:8080:8080") only adds parts in front
+    return (port_range(parts[-2]) if len(parts) >= 2 else None, port_range(parts[-1]))
+
+
+def parse_port(entry: Any) -> tuple[int | None, int]:
+    """(published, container) from a mapping of a single port: `"[ip:]host:container[/tcp]"` or the long
+    syntax."""
+    published, container = parse_port_range(entry)
+    assert len(container) == 1, f"port {entry!r} maps a range"
+    assert published is None or len(published) == 1, f"port {entry!r} maps a range"
+    return (None if published is None else published[0], container[0])
 
 
 def compose_environment(service: Mapping[str, Any]) -> dict[str, str]:
@@ -363,11 +393,11 @@ def load_compose() -> dict[str, Any]:
     return document
 
 
-def compose_service() -> dict[str, Any]:
+def compose_service(name: str = SERVICE) -> dict[str, Any]:
     services = load_compose().get("services")
     assert isinstance(services, dict), "docker-compose.yml has no services"
-    service = services.get(SERVICE)
-    assert isinstance(service, dict), f"docker-compose.yml has no service {SERVICE!r}"
+    service = services.get(name)
+    assert isinstance(service, dict), f"docker-compose.yml has no service {name!r}"
     return service
 
 
@@ -666,8 +696,13 @@ def test_compose_has_no_obsolete_version_key() -> None:
     assert "version" not in load_compose()
 
 
-def test_compose_builds_this_dockerfile() -> None:
-    build = compose_service().get("build")
+# The services that run this repository's image: the default one, and the postgres profile's.
+EMULATOR_SERVICES = [SERVICE, POSTGRES_EMULATOR]
+
+
+@pytest.mark.parametrize("name", EMULATOR_SERVICES)
+def test_compose_builds_this_dockerfile(name: str) -> None:
+    build = compose_service(name).get("build")
     if isinstance(build, str):
         build = {"context": build}
     assert isinstance(build, dict), "the compose service is not built from this repository"
@@ -698,8 +733,9 @@ def test_compose_volume_holds_the_database() -> None:
     assert not volume.read_only
 
 
-def test_compose_mounts_the_fixtures_read_only() -> None:
-    service = compose_service()
+@pytest.mark.parametrize("name", EMULATOR_SERVICES)
+def test_compose_mounts_the_fixtures_read_only(name: str) -> None:
+    service = compose_service(name)
     env = compose_environment(service)
     binds = [mount for mount in compose_mounts(service) if mount.kind == "bind"]
     fixtures = [mount for mount in binds if mount.source and host_path(mount.source) == REPO / "fixtures"]
@@ -709,14 +745,145 @@ def test_compose_mounts_the_fixtures_read_only() -> None:
     assert env.get(f"{ENV_PREFIX}FIXTURES") == mount.target
 
 
-def test_compose_healthcheck_is_the_images() -> None:
-    dockerfile, service = load_dockerfile(), compose_service()
+@pytest.mark.parametrize("name", EMULATOR_SERVICES)
+def test_compose_healthcheck_is_the_images(name: str) -> None:
+    dockerfile, service = load_dockerfile(), compose_service(name)
     config = service.get("healthcheck")
-    assert isinstance(config, dict), "the compose service has no healthcheck"
+    assert isinstance(config, dict), f"the compose service {name} has no healthcheck"
     ours, theirs = compose_healthcheck(config), dockerfile.healthcheck()
     port = {**dockerfile.env(), **compose_environment(service)}[f"{ENV_PREFIX}PORT"]
     assert health_urls(ours.argv) == health_urls(theirs.argv) == [f"http://127.0.0.1:{port}{HEALTH_PATH}"]
     assert ours == theirs
+
+
+@pytest.mark.parametrize("name", EMULATOR_SERVICES)
+def test_compose_runs_the_images_command(name: str) -> None:
+    service = compose_service(name)
+    overridden = sorted({"command", "entrypoint"} & set(service))
+    assert not overridden, f"{name} overrides the image's {', '.join(overridden)}"
+
+
+# --- (c) docker-compose.yml's postgres profile -----------------------------------------------------------
+
+
+def test_compose_profiles_leave_the_default_service_alone() -> None:
+    services = load_compose()["services"]
+    # `docker compose up` starts the services without a profile: the default emulator, alone.
+    assert "profiles" not in services[SERVICE], f"{SERVICE} must start without --profile"
+    unprofiled = sorted(name for name, service in services.items() if "profiles" not in service)
+    assert unprofiled == [SERVICE], f"`docker compose up` would start {unprofiled}"
+    for name in (POSTGRES_SERVICE, POSTGRES_EMULATOR):
+        assert name in services, f"docker-compose.yml has no service {name!r}"
+        profiles = services[name].get("profiles")
+        assert profiles == [PROFILE], f"{name}: profiles {profiles}, not [{PROFILE}]"
+
+
+def test_compose_postgres_emulator_is_the_same_image() -> None:
+    ours, theirs = compose_service(POSTGRES_EMULATOR), compose_service()
+    assert ours.get("image"), f"{POSTGRES_EMULATOR} names no image"
+    assert ours.get("image") == theirs.get("image"), "both services build the same image: one name"
+    assert ours.get("build") == theirs.get("build")
+
+
+def test_compose_postgres_emulator_ports_one_host_port_per_replica() -> None:
+    dockerfile, service = load_dockerfile(), compose_service(POSTGRES_EMULATOR)
+    env = {**dockerfile.env(), **compose_environment(service)}
+    ports = [parse_port_range(entry) for entry in service.get("ports") or []]
+    assert len(ports) == 1, f"one port mapping expected, not {service.get('ports')}"
+    published, container = ports[0]
+    assert list(container) == dockerfile.exposed() == [int(env[f"{ENV_PREFIX}PORT"])]
+
+    replicas = (service.get("deploy") or {}).get("replicas")
+    assert isinstance(replicas, int), f"{POSTGRES_EMULATOR} sets no deploy.replicas"
+    assert replicas > 1, "the profile shows several replicas sharing the database"
+    # Each replica publishes the container port on a host port of its own, taken from the range: a
+    # single host port, or a range shorter than the replicas, leaves replicas that cannot start.
+    assert published is not None, "the host ports must be fixed, to be documented"
+    assert len(published) >= replicas, (
+        f"host ports {published[0]}-{published[-1]} are fewer than the {replicas} replicas"
+    )
+    default = [parse_port(entry)[0] for entry in compose_service().get("ports") or []]
+    assert not set(published) & set(default), f"host ports {published} overlap {SERVICE}'s {default}"
+
+
+def test_compose_postgres_emulator_connects_to_the_postgres_service() -> None:
+    service, postgres = compose_service(POSTGRES_EMULATOR), compose_service(POSTGRES_SERVICE)
+    env, postgres_env = compose_environment(service), compose_environment(postgres)
+    url = make_url(env[f"{ENV_PREFIX}DATABASE_URL"])
+    assert url.get_backend_name() == "postgresql"
+    assert url.get_driver_name() == "psycopg", "psycopg (3) is the PostgreSQL driver the emulator ships with"
+    assert url.host == POSTGRES_SERVICE, "inside the compose network, the database's host is its service"
+    assert (url.port or POSTGRES_PORT) == POSTGRES_PORT
+    assert postgres_env.get("POSTGRES_PASSWORD"), "the postgres image will not start without a password"
+    assert url.username == postgres_env.get("POSTGRES_USER")
+    assert url.password == postgres_env.get("POSTGRES_PASSWORD")
+    # The image creates POSTGRES_DB, which defaults to POSTGRES_USER.
+    assert url.database == postgres_env.get("POSTGRES_DB", postgres_env.get("POSTGRES_USER"))
+
+    workers = env.get(f"{ENV_PREFIX}WORKERS", "")
+    assert re.fullmatch(r"\d+", workers), f"{ENV_PREFIX}WORKERS={workers!r} is not a number"
+    assert int(workers) >= 1, f"{ENV_PREFIX}WORKERS={workers!r}"
+    load_settings(database_url=env[f"{ENV_PREFIX}DATABASE_URL"], workers=workers)
+    # ... and every setting it gives is one the emulator knows (it ignores unknown names).
+    names = {name[len(ENV_PREFIX) :].lower() for name in env if name.startswith(ENV_PREFIX)}
+    unknown = sorted(names - set(Settings.model_fields))
+    assert not unknown, f"unknown settings: {unknown}"
+    load_settings(**{name[len(ENV_PREFIX) :].lower(): value for name, value in env.items()})
+
+
+def pg_isready_option(argv: list[str], long: str, short: str) -> str | None:
+    """The value pg_isready's `--long=value`, `--long value` or `-s value` gives (the last one wins)."""
+    value = None
+    for index, word in enumerate(argv):
+        if word.startswith(f"--{long}="):
+            value = word.partition("=")[2]
+        elif word in (f"--{long}", f"-{short}") and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif word.startswith(f"-{short}") and not word.startswith("--") and len(word) > 2:
+            value = word[2:]
+    return value
+
+
+def test_compose_postgres_emulator_waits_for_a_healthy_postgres() -> None:
+    service, postgres = compose_service(POSTGRES_EMULATOR), compose_service(POSTGRES_SERVICE)
+    depends_on = service.get("depends_on")
+    assert isinstance(depends_on, dict), "depends_on must be the long form, to wait for service_healthy"
+    assert depends_on.get(POSTGRES_SERVICE, {}).get("condition") == "service_healthy", depends_on
+
+    # ... which needs a healthcheck that tells when PostgreSQL takes connections for the emulator.
+    config = postgres.get("healthcheck")
+    assert isinstance(config, dict), f"{POSTGRES_SERVICE} has no healthcheck: it would never be healthy"
+    check = compose_healthcheck(config)
+    env = compose_environment(postgres)
+    assert check.argv[0] == "pg_isready"
+    assert pg_isready_option(check.argv, "username", "U") == env.get("POSTGRES_USER")
+    assert pg_isready_option(check.argv, "dbname", "d") == env.get("POSTGRES_DB", env.get("POSTGRES_USER"))
+    # Over TCP, not the Unix socket: while the image initialises a new database, its temporary server
+    # listens only on the socket, and is stopped again before the real one starts.
+    assert pg_isready_option(check.argv, "host", "h") in ("127.0.0.1", "localhost")
+    assert 0 < check.timeout <= check.interval
+    assert check.retries >= 1
+
+
+def test_compose_postgres_data_is_in_a_named_volume() -> None:
+    postgres = compose_service(POSTGRES_SERVICE)
+    official = r"(?:docker\.io/)?(?:library/)?postgres:(\d+)(?:\.\d+)*(?:-[a-z]+)?(?:@sha256:[0-9a-f]{64})?"
+    image = re.fullmatch(official, str(postgres["image"]))
+    assert image is not None, f"{postgres['image']!r} is not a pinned official postgres image"
+    # The image's PGDATA up to PostgreSQL 17; 18 moved it to /var/lib/postgresql/18/docker.
+    assert int(image.group(1)) < 18, "from PostgreSQL 18 the volume belongs at /var/lib/postgresql"
+    data = "/var/lib/postgresql/data"
+    assert compose_environment(postgres).get("PGDATA", data) == data
+
+    mounts = [mount for mount in compose_mounts(postgres) if mount.target == data]
+    assert len(mounts) == 1, f"{data} is not mounted: the database would go with the container"
+    mount = mounts[0]
+    assert mount.kind == "volume", f"{data} must be a named volume, not {mount}"
+    assert mount.source, f"{data} must be a named volume, so it outlives the container"
+    assert mount.source in (load_compose().get("volumes") or {}), f"volume {mount.source} is not declared"
+    assert not mount.read_only
+    emulator_volumes = {m.source for m in compose_mounts(compose_service()) if m.kind == "volume"}
+    assert mount.source not in emulator_volumes, f"{mount.source} is also the SQLite emulator's"
 
 
 # --- (d) the container's command and HEALTHCHECK, run outside Docker --------------------------------------
@@ -804,15 +971,34 @@ def run_healthcheck(check: Healthcheck, port: int, env: dict[str, str]) -> subpr
     )
 
 
-@pytest.mark.parametrize("setup", ["image", "compose"])
+def health_answer(port: int) -> dict[str, Any]:
+    with urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=5.0) as answer:
+        body = json.loads(answer.read())
+    assert isinstance(body, dict), body
+    return body
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "image",
+        "compose",
+        pytest.param(
+            "compose-postgres",
+            marks=pytest.mark.skipif(
+                POSTGRES_URL is None, reason="needs PostgreSQL: runs in the scripts/test-postgres pass"
+            ),
+        ),
+    ],
+)
 def test_container_command_starts_and_passes_its_healthcheck(
     setup: str, tmp_path: Path, start_container_command: Any
 ) -> None:
     dockerfile = load_dockerfile()
     overrides: dict[str, str] = {}
-    if setup == "compose":
+    if setup in ("compose", "compose-postgres"):
         # compose's environment, with paths inside bind mounts mapped back to the host folders they show.
-        service = compose_service()
+        service = compose_service(SERVICE if setup == "compose" else POSTGRES_EMULATOR)
         binds = [mount for mount in compose_mounts(service) if mount.kind == "bind" and mount.source]
         for name, value in compose_environment(service).items():
             for mount in binds:
@@ -822,17 +1008,34 @@ def test_container_command_starts_and_passes_its_healthcheck(
         assert Path(overrides[f"{ENV_PREFIX}FIXTURES"]) == REPO / "fixtures"
 
     env = container_environment(dockerfile, overrides)
-    database = tmp_path / "data" / "emulator.db"
-    image_url = env[f"{ENV_PREFIX}DATABASE_URL"]
-    assert image_url.startswith("sqlite:////"), image_url
     env[f"{ENV_PREFIX}HOST"] = "127.0.0.1"
-    env[f"{ENV_PREFIX}DATABASE_URL"] = f"sqlite:///{database}"  # the same absolute-path form as the image's
+    image_url = env[f"{ENV_PREFIX}DATABASE_URL"]
+    sqlite_file: Path | None = None
+    postgres: TestDatabase | None = None
+    if setup == "compose-postgres":
+        # The test PostgreSQL (a fresh schema of it) stands in for the postgres service; compose's
+        # TWILIO_EMULATOR_WORKERS stays, so several workers share it as in a replica.
+        assert make_url(image_url).host == POSTGRES_SERVICE, image_url
+        postgres = TestDatabase(tmp_path)
+        env[f"{ENV_PREFIX}DATABASE_URL"] = postgres.url
+    else:
+        assert image_url.startswith("sqlite:////"), image_url
+        sqlite_file = tmp_path / "data" / "emulator.db"
+        env[f"{ENV_PREFIX}DATABASE_URL"] = f"sqlite:///{sqlite_file}"  # the image's absolute-path form
 
     running: Running = start_container_command(env)
     check = dockerfile.healthcheck()
     result = run_healthcheck(check, running.port, env)
     assert result.returncode == 0, f"HEALTHCHECK failed against a healthy server:\n{result.stderr}"
-    assert database.is_file(), "the database is not where TWILIO_EMULATOR_DATABASE_URL points"
+    answer = health_answer(running.port)
+    assert answer.get("database") == ("postgresql" if setup == "compose-postgres" else "sqlite"), answer
+    if sqlite_file is not None:
+        assert sqlite_file.is_file(), "the database is not where TWILIO_EMULATOR_DATABASE_URL points"
+    if postgres is not None:
+        # The tables are in the test schema, holding what the fixtures (from ./fixtures) put there.
+        tables = postgres.snapshot()
+        assert tables, "no tables where TWILIO_EMULATOR_DATABASE_URL points"
+        assert any(tables.values()), "the fixtures were not applied to the database"
 
     # `docker stop` (SIGTERM) ends it within the grace period, after a graceful shutdown: uvicorn re-raises
     # the signal once it has shut down, so the exit is 0 or "killed by SIGTERM" (ignored by a PID 1).
