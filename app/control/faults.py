@@ -12,12 +12,14 @@ import asyncio
 import fnmatch
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
 from app.control.tables import fault as fault_table
+from app.control.tables import token_epoch
 from app.db import Database
 from app.twilio.errors import TwilioError, code_for_status, generic_error
 
@@ -130,10 +132,23 @@ class FaultQueue:
 
 
 class TableFaultQueue:
-    """The faults of every process on the database, in `emulator_fault`."""
+    """The faults of every process on the database, in `emulator_fault`.
 
-    def __init__(self, database: Database) -> None:
+    The read every request makes also brings the signing tokens' reset count (`on_token_epoch`), so
+    that check costs no round trip of its own.
+    """
+
+    def __init__(self, database: Database, on_token_epoch: Callable[[int], None] | None = None) -> None:
         self.database = database
+        self.on_token_epoch = on_token_epoch
+        self._names = [field.name for field in fields(Fault)]
+        # Built once: every Twilio API request runs it. One row even when nothing is queued: the reset
+        # count, joined with every live fault.
+        self._pending = (
+            select(token_epoch.c.epoch, *(fault_table.c[name] for name in self._names))
+            .select_from(token_epoch.outerjoin(fault_table, fault_table.c.times > 0))
+            .order_by(fault_table.c.id)
+        )
 
     def add(
         self,
@@ -186,10 +201,12 @@ class TableFaultQueue:
         return candidate
 
     def pending(self) -> list[Fault]:
-        columns = [fault_table.c[field.name] for field in fields(Fault)]
-        statement = select(*columns).where(fault_table.c.times > 0).order_by(fault_table.c.id)
-        with self.database.reading() as session:
-            return [Fault(**row._mapping) for row in session.execute(statement)]
+        with self.database.autocommit() as connection:
+            rows = connection.execute(self._pending).all()
+        if rows and self.on_token_epoch is not None:
+            self.on_token_epoch(rows[0].epoch)
+        names = self._names
+        return [Fault(**{name: row._mapping[name] for name in names}) for row in rows if row.id is not None]
 
     def clear(self, account_sid: str | None = None) -> None:
         statement = delete(fault_table)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -75,6 +75,17 @@ class TableEntries(Generic[Entry]):
         self.log = log
         self.capacity = capacity
         self.decode = decode
+        # Built once: every Twilio API request runs the first two.
+        self._insert = insert(log_entry).returning(log_entry.c.id)
+        self._trim = delete(log_entry).where(
+            log_entry.c.log == self.log, log_entry.c.id <= bindparam("newest") - self.capacity
+        )
+        self._all = (
+            select(log_entry.c.entry)
+            .where(log_entry.c.log == self.log)
+            .order_by(log_entry.c.id.desc())
+            .limit(self.capacity)
+        )
 
     async def append(self, entry: Entry) -> None:
         # In a worker thread: a write may wait for another process's lock, and the loop must not.
@@ -86,27 +97,16 @@ class TableEntries(Generic[Entry]):
 
     def append_in(self, session: Session | Connection, entry: Entry) -> None:
         """Add `entry` in the caller's transaction (which may write other control state too)."""
-        added = session.execute(
-            insert(log_entry)
-            .values(log=self.log, account_sid=entry.account_sid, entry=asdict(entry))  # type: ignore[call-overload]
-            .returning(log_entry.c.id)
-        ).scalar_one()
+        values = {"log": self.log, "account_sid": entry.account_sid, "entry": asdict(entry)}  # type: ignore[call-overload]
+        added = session.execute(self._insert, values).scalar_one()
         # Readers only ever see the newest `capacity` entries; storage is trimmed to that now and then,
         # so most requests pay for one statement, not two.
         if added % TRIM_EVERY == 0:
-            session.execute(
-                delete(log_entry).where(log_entry.c.log == self.log, log_entry.c.id <= added - self.capacity)
-            )
+            session.execute(self._trim, {"newest": added})
 
     def all(self) -> list[Entry]:
-        statement = (
-            select(log_entry.c.entry)
-            .where(log_entry.c.log == self.log)
-            .order_by(log_entry.c.id.desc())
-            .limit(self.capacity)
-        )
         with self.database.reading() as session:
-            return [self.decode(data) for data in session.execute(statement).scalars()][::-1]
+            return [self.decode(data) for data in session.execute(self._all).scalars()][::-1]
 
     def clear(self, account_sid: str | None) -> None:
         statement = delete(log_entry).where(log_entry.c.log == self.log)

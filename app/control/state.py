@@ -66,7 +66,7 @@ class EmulatorState:
             database,
             fixtures,
             RequestJournal(settings.journal_size, shared.journal_rows),
-            TableFaultQueue(control),
+            TableFaultQueue(control, shared.tokens.observe_epoch),
             DeliveryLog(settings.delivery_log_size, delivery_rows),
             shared.tokens,
             shared,
@@ -90,6 +90,8 @@ class EmulatorState:
         """
         entry = entry if self.journal.enabled else None
         shared = self.shared
+        if shared is not None and signer is not None and shared.tokens.known(*signer):
+            signer = None
         if shared is None:
             if entry is not None:
                 await self.journal.record(entry)
