@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
@@ -979,28 +979,55 @@ def run(options: Options) -> Report:
         return report
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_options(argv)
-    # Ctrl-C and SIGTERM alike unwind the stack, so every `finally` stops its server.
+# The report of whichever benchmark `run_and_report` runs.
+Report_ = TypeVar("Report_")
+
+
+def run_and_report(
+    run_bench: Callable[[], Report_],
+    render_report: Callable[[Report_, bool], str],
+    *,
+    markdown_on_screen: bool,
+    json_path: Path | None,
+    markdown_path: Path | None,
+    stopped: str,
+) -> Report_ | int:
+    """Run a benchmark that Ctrl-C can stop cleanly, print it and write its files; the report, or the
+    exit code when it did not finish. Shared by bench/run.py and bench/workers.py."""
+    # Ctrl-C and SIGTERM alike unwind the stack, so every `finally` stops what it started.
     signal.signal(signal.SIGINT, raise_interrupt)
     signal.signal(signal.SIGTERM, raise_interrupt)
     try:
-        report = run(options)
+        report = run_bench()
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bench: interrupted; servers stopped", file=sys.stderr)
+        print(f"bench: interrupted; {stopped} stopped", file=sys.stderr)
         return 130
     say("")
-    say(render(report))
-    if options.json_path is not None:
-        document = asdict(report)
-        options.json_path.write_text(json.dumps(document, indent=2) + "\n")
-        say(f"\nResults written to {options.json_path}")
-    if options.markdown_path is not None:
-        options.markdown_path.write_text(render(report, markdown=True) + "\n")
-        say(f"Tables written to {options.markdown_path}")
+    say(render_report(report, markdown_on_screen))
+    if json_path is not None:
+        json_path.write_text(json.dumps(asdict(report), indent=2) + "\n")  # type: ignore[call-overload]
+        say(f"\nResults written to {json_path}")
+    if markdown_path is not None:
+        markdown_path.write_text(render_report(report, True) + "\n")
+        say(f"Tables written to {markdown_path}")
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    report = run_and_report(
+        lambda: run(options),
+        render,
+        markdown_on_screen=False,
+        json_path=options.json_path,
+        markdown_path=options.markdown_path,
+        stopped="servers",
+    )
+    if isinstance(report, int):
+        return report
     missed = [goal.name for goal in report.goals if not goal.passed]
     return 1 if options.check and missed else 0
 
