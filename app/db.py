@@ -283,34 +283,49 @@ class Database:
 
     @staticmethod
     def wipe(session: Session, account_sid: str | None = None) -> None:
-        """Delete every row, or every row of one account, from every table (children first).
-
-        Wiping everything also restarts PostgreSQL's id sequences, as an emptied SQLite table does: the
-        same fixtures then get the same ids on both.
-        """
-        postgresql = session.get_bind().dialect.name == "postgresql"
+        """Delete every row, or every row of one account, from every table (children first)."""
         for table in reversed(SQLModel.metadata.sorted_tables):
             statement = delete(table)
             if account_sid is not None:
                 statement = statement.where(_account_column(table) == account_sid)
             session.execute(statement)
-            if account_sid is None and postgresql and SURROGATE_KEY in table.c:
-                session.execute(
-                    text("SELECT setval(pg_get_serial_sequence(:table, :column), 1, false)"),
-                    {"table": table.name, "column": SURROGATE_KEY},
-                )
 
     @staticmethod
     def load(session: Session, rows: dict[str, list[dict[str, Any]]], account_sid: str | None = None) -> None:
-        """Insert rows from `dump` (parents first), or only one account's."""
+        """Insert rows from `dump` (parents first), or only one account's.
+
+        Into emptied tables (`account_sid` None) rows get ids from 1, as an emptied SQLite table gives
+        them, so the same fixtures get the same ids on every backend; `restart_ids` then moves
+        PostgreSQL's sequences past them.
+        """
         for table in SQLModel.metadata.sorted_tables:
             selected = [
                 row
                 for row in rows.get(table.name, [])
                 if account_sid is None or row[_account_column(table).name] == account_sid
             ]
+            if account_sid is None and SURROGATE_KEY in table.c:
+                selected = [{**row, SURROGATE_KEY: number} for number, row in enumerate(selected, 1)]
             if selected:
                 session.execute(insert(table), selected)
+
+    def restart_ids(self) -> None:
+        """Move PostgreSQL's id sequences just past the largest id in each table.
+
+        After the transaction that loaded rows with explicit ids has committed: a sequence does not roll
+        back, so moving it inside that transaction would leave it behind the rows if the load failed.
+        """
+        if self.backend != "postgresql":
+            return
+        with self.writing() as session:
+            for table in SQLModel.metadata.sorted_tables:
+                if SURROGATE_KEY in table.c:
+                    largest = f'SELECT max({SURROGATE_KEY}) FROM "{table.name}"'  # noqa: S608 - table names
+                    sequence = "pg_get_serial_sequence(:table, :column)"
+                    session.execute(
+                        text(f"SELECT setval({sequence}, COALESCE(({largest}), 0) + 1, false)"),
+                        {"table": table.name, "column": SURROGATE_KEY},
+                    )
 
     def ping(self) -> bool:
         with self.engine.connect() as connection:

@@ -114,8 +114,10 @@ class Settings(BaseSettings):
 
         url = make_url(self.database_url)
         database = url.database or ""
+        # A `file:` URI's own query (`?mode=memory`) may land in the URL's database or in its query.
+        in_uri = "mode=memory" in database or url.query.get("mode") == "memory"
         return url.get_backend_name() == "sqlite" and (
-            database in ("", ":memory:") or (database.startswith("file:") and "mode=memory" in database)
+            database in ("", ":memory:") or database.startswith("file::memory:") or in_uri
         )
 
     @property

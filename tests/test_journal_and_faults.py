@@ -332,6 +332,8 @@ def test_faults_list_clear_and_reset(emulator: Server) -> None:
         {"status": 429, "delay_ms": -1},
         {"status": 429, "unknown": True},
         {"status": 429, "path": "/v1/\u0000"},
+        {"status": 429, "times": 2**31},
+        {"status": 429, "retry_after": 2**31},
         [],
     ],
 )

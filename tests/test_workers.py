@@ -106,15 +106,27 @@ def test_the_journal_holds_every_workers_requests(cluster: Server) -> None:
 
 
 def test_the_journal_stays_bounded_across_workers(tmp_path: Path) -> None:
-    running = start_server(tmp_path, extra_args=["--workers", "2", "--journal-size", "5"])
+    args = ["--workers", "2", "--journal-size", "5", "--delivery-log-size", "5"]
+    running = start_server(tmp_path, extra_args=args)
     try:
+        # Three deliveries first (to a port nobody listens on: logged as unreachable) ...
+        hook = {"PostWebhookUrl": f"http://127.0.0.1:{free_port()}/hook", "Filters": "onMessageAdded"}
+        assert call(running, "POST", webhooks_path(DEMO_SERVICE), data=hook).status_code == 200
+        event = {"account_sid": DEMO_ACCOUNT, "chat_service_sid": DEMO_SERVICE, "event": "onMessageAdd"}
+        for _ in range(3):
+            assert (
+                call(running, "POST", "/_emulator/events", json={**event, "source": "API"}).status_code == 200
+            )
+        # ... then far more journal entries than either log keeps.
         with httpx.Client(base_url=running.base_url, auth=(DEMO_ACCOUNT, DEMO_TOKEN)) as client:
             for number in range(300):
                 client.get("/v1/Services", params={"PageSize": number + 1})
         entries = call(running, "GET", "/_emulator/requests").json()["requests"]
         assert [entry["query"] for entry in entries] == [f"PageSize={number}" for number in range(296, 301)]
-        # Storage is trimmed every TRIM_EVERY entries: it never holds more than that past the ring's size.
-        assert running.database.control_rows("emulator_log_entry") <= 5 + TRIM_EVERY
+        # The two logs share a table: the journal's trimming never takes the delivery log's entries.
+        assert len(call(running, "GET", "/_emulator/deliveries").json()["deliveries"]) == 3
+        # Each process trims once every TRIM_EVERY of its entries: storage stays within that of the ring.
+        assert running.database.control_rows("emulator_log_entry") <= 5 + 3 + 2 * TRIM_EVERY
     finally:
         running.process.stop()
 
@@ -162,8 +174,34 @@ def test_deliveries_sign_with_the_token_seen_by_another_worker(cluster: Server, 
     assert len(logged["deliveries"]) == 5
 
 
-def test_workers_refuse_an_in_memory_database() -> None:
-    command = [sys.executable, "-m", "app", "serve", "--port", str(free_port()), "--database", "sqlite://"]
+def test_deliveries_sign_with_the_last_token_used_whatever_worker_saw_the_others(
+    cluster: Server, receiver: Receiver
+) -> None:
+    account = "AC" + "7" * 32
+    created = call(cluster, "POST", "/v1/Services", data={"FriendlyName": "hooks"}, auth=(account, "first"))
+    sid = created.json()["sid"]
+    hook = {"PostWebhookUrl": receiver.url("/post"), "Filters": "onMessageAdded"}
+    assert call(cluster, "POST", webhooks_path(sid), data=hook, auth=(account, "first")).status_code == 200
+    # Tokens alternate over requests that land on any worker; the last one used must sign.
+    for token in ["second", "first", "second", "first", "second", "first"]:
+        assert call(cluster, "GET", f"/v1/Services/{sid}", auth=(account, token)).status_code == 200
+    event = {"account_sid": account, "chat_service_sid": sid, "event": "onMessageAdd", "source": "API"}
+    assert call(cluster, "POST", "/_emulator/events", json=event).status_code == 200
+    (request,) = receiver.on("/post")
+    assert_signed(request, "first")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file:workers-memory?mode=memory&cache=shared&uri=true",
+        "sqlite:///file::memory:?cache=shared&uri=true",
+    ],
+)
+def test_workers_refuse_an_in_memory_database(url: str) -> None:
+    command = [sys.executable, "-m", "app", "serve", "--port", str(free_port()), "--database", url]
     result = subprocess.run(
         [*command, "--workers", "2"],
         capture_output=True,

@@ -12,14 +12,12 @@ import asyncio
 import fnmatch
 import itertools
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
 from app.control.tables import fault as fault_table
-from app.control.tables import token_epoch
 from app.db import Database
 from app.twilio.errors import TwilioError, code_for_status, generic_error
 
@@ -132,21 +130,15 @@ class FaultQueue:
 
 
 class TableFaultQueue:
-    """The faults of every process on the database, in `emulator_fault`.
+    """The faults of every process on the database, in `emulator_fault`."""
 
-    The read every request makes also brings the signing tokens' reset count (`on_token_epoch`), so
-    that check costs no round trip of its own.
-    """
-
-    def __init__(self, database: Database, on_token_epoch: Callable[[int], None] | None = None) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
-        self.on_token_epoch = on_token_epoch
         self._names = [field.name for field in fields(Fault)]
-        # Built once: every Twilio API request runs it. One row even when nothing is queued: the reset
-        # count, joined with every live fault.
+        # Built once: every Twilio API request runs it.
         self._pending = (
-            select(token_epoch.c.epoch, *(fault_table.c[name] for name in self._names))
-            .select_from(token_epoch.outerjoin(fault_table, fault_table.c.times > 0))
+            select(*(fault_table.c[name] for name in self._names))
+            .where(fault_table.c.times > 0)
             .order_by(fault_table.c.id)
         )
 
@@ -202,11 +194,7 @@ class TableFaultQueue:
 
     def pending(self) -> list[Fault]:
         with self.database.autocommit() as connection:
-            rows = connection.execute(self._pending).all()
-        if rows and self.on_token_epoch is not None:
-            self.on_token_epoch(rows[0].epoch)
-        names = self._names
-        return [Fault(**{name: row._mapping[name] for name in names}) for row in rows if row.id is not None]
+            return [Fault(**row._mapping) for row in connection.execute(self._pending)]
 
     def clear(self, account_sid: str | None = None) -> None:
         statement = delete(fault_table)

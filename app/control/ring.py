@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -29,7 +29,7 @@ class AccountEntry(Protocol):
 
 Entry = TypeVar("Entry", bound=AccountEntry)
 
-# A table-kept log deletes what fell out of the ring once every this many entries.
+# A process keeping a log in a table deletes what fell out of the ring once every this many entries.
 TRIM_EVERY = 64
 
 
@@ -76,10 +76,19 @@ class TableEntries(Generic[Entry]):
         self.capacity = capacity
         self.decode = decode
         # Built once: every Twilio API request runs the first two.
-        self._insert = insert(log_entry).returning(log_entry.c.id)
-        self._trim = delete(log_entry).where(
-            log_entry.c.log == self.log, log_entry.c.id <= bindparam("newest") - self.capacity
+        self._insert = insert(log_entry)
+        # Everything of this log older than its newest `capacity` entries (the other log's rows, which
+        # share the id sequence, do not count).
+        kept_from = (
+            select(log_entry.c.id)
+            .where(log_entry.c.log == self.log)
+            .order_by(log_entry.c.id.desc())
+            .limit(1)
+            .offset(self.capacity)
+            .scalar_subquery()
         )
+        self._trim = delete(log_entry).where(log_entry.c.log == self.log, log_entry.c.id <= kept_from)
+        self._appended = 0
         self._all = (
             select(log_entry.c.entry)
             .where(log_entry.c.log == self.log)
@@ -98,11 +107,12 @@ class TableEntries(Generic[Entry]):
     def append_in(self, session: Session | Connection, entry: Entry) -> None:
         """Add `entry` in the caller's transaction (which may write other control state too)."""
         values = {"log": self.log, "account_sid": entry.account_sid, "entry": asdict(entry)}  # type: ignore[call-overload]
-        added = session.execute(self._insert, values).scalar_one()
-        # Readers only ever see the newest `capacity` entries; storage is trimmed to that now and then,
-        # so most requests pay for one statement, not two.
-        if added % TRIM_EVERY == 0:
-            session.execute(self._trim, {"newest": added})
+        session.execute(self._insert, values)
+        # Readers only ever see the newest `capacity` entries; storage is trimmed to that by each process
+        # once every TRIM_EVERY of its entries, so most requests pay for one statement, not two.
+        self._appended += 1
+        if self._appended % TRIM_EVERY == 0:
+            session.execute(self._trim)
 
     def all(self) -> list[Entry]:
         with self.database.reading() as session:

@@ -23,6 +23,7 @@ from app.twilio.responses import TwilioJSONResponse, no_content
 router = APIRouter(prefix="/_emulator", tags=["Emulator control"])
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_INT32 = 2**31 - 1
 
 
 def _json_body(request: Request) -> Any:
@@ -91,10 +92,11 @@ class FaultRequest(BaseModel):
     path: str = "*"
     account_sid: str | None = None
     status: int | None = Field(default=None, ge=400, le=599)
-    code: int | None = Field(default=None, ge=1)
-    times: int = Field(default=1, ge=1)
+    # Bounded by the 32-bit integer columns of the shared fault table, so every backend takes them.
+    code: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    times: int = Field(default=1, ge=1, le=MAX_INT32)
     delay_ms: int = Field(default=0, ge=0, le=600_000)
-    retry_after: int | None = Field(default=None, ge=0)
+    retry_after: int | None = Field(default=None, ge=0, le=MAX_INT32)
 
     @field_validator("method")
     @classmethod

@@ -66,7 +66,7 @@ class EmulatorState:
             database,
             fixtures,
             RequestJournal(settings.journal_size, shared.journal_rows),
-            TableFaultQueue(control, shared.tokens.observe_epoch),
+            TableFaultQueue(control),
             DeliveryLog(settings.delivery_log_size, delivery_rows),
             shared.tokens,
             shared,
@@ -90,8 +90,6 @@ class EmulatorState:
         """
         entry = entry if self.journal.enabled else None
         shared = self.shared
-        if shared is not None and signer is not None and shared.tokens.known(*signer):
-            signer = None
         if shared is None:
             if entry is not None:
                 await self.journal.record(entry)
@@ -144,6 +142,8 @@ def reset(state: EmulatorState, account_sid: str | None) -> None:
             20409,
             f"Cannot reset {account_sid}: a SID its start-up fixtures create now belongs to another account",
         ) from None
+    if account_sid is None:
+        state.database.restart_ids()
     state.journal.clear(account_sid)
     state.faults.clear(account_sid)
     state.deliveries.clear(account_sid)

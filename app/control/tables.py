@@ -38,15 +38,6 @@ fault = Table(
     Column("retry_after", Integer, nullable=True),
 )
 
-# One row: a count of resets (of the tokens), so a process can tell that what it remembers writing may
-# have been deleted by another process since.
-token_epoch = Table(
-    "emulator_token_epoch",
-    CONTROL_METADATA,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("epoch", Integer, nullable=False),
-)
-
 signing_token = Table(
     "emulator_signing_token",
     CONTROL_METADATA,
