@@ -468,28 +468,39 @@ class Options:
     check: bool
 
 
+def add_load_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """The wrk load options and --json, shared with bench/workers.py."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
+    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
+
+
+def load_timing(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> tuple[int, int]:
+    """(seconds per load, warm-up seconds) from `add_load_arguments`' options, checked."""
+    duration = arguments.duration if arguments.duration is not None else (3 if arguments.quick else 10)
+    warmup = arguments.warmup if arguments.warmup is not None else 1
+    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
+        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
+    return duration, warmup
+
+
 def parse_options(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s loads and fewer samples")
-    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
-    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
+    add_load_arguments(parser, quick_help="a smoke run: 3 s loads and fewer samples")
     parser.add_argument(
         "--markdown", dest="markdown_path", type=Path, metavar="PATH", help="write the tables as Markdown"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     arguments = parser.parse_args(argv)
     quick: bool = arguments.quick
-    duration = arguments.duration if arguments.duration is not None else (3 if quick else 10)
-    warmup = arguments.warmup if arguments.warmup is not None else 1
-    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
-        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
+    duration, warmup = load_timing(parser, arguments)
     return Options(
         duration=duration,
         warmup=warmup,

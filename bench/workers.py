@@ -61,6 +61,7 @@ from bench.run import (
     BenchError,
     Server,
     Wrk,
+    add_load_arguments,
     answers,
     baseline_command,
     clean_environment,
@@ -68,6 +69,7 @@ from bench.run import (
     ensure_wrk,
     fetch,
     filesystem_of,
+    load_timing,
     machine_facts,
     ratio,
     rss_kib,
@@ -378,18 +380,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 3 s loads")
-    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
-    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    add_load_arguments(parser, quick_help="a smoke run: 3 s loads")
     parser.add_argument(
         "--postgres-url",
         metavar="URL",
         help="a PostgreSQL server to use (postgresql+psycopg://user@host:port/db); default: a throwaway one"
         " from scripts/postgres",
     )
-    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
     parser.add_argument(
         "--markdown",
         nargs="?",
@@ -402,11 +399,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "--check", action="store_true", help="exit 1 when a load had errors or a server logged one"
     )
     arguments = parser.parse_args(argv)
-    quick: bool = arguments.quick
-    duration = arguments.duration if arguments.duration is not None else (3 if quick else 10)
-    warmup = arguments.warmup if arguments.warmup is not None else 1
-    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
-        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
+    duration, warmup = load_timing(parser, arguments)
     markdown: str | None = arguments.markdown
     return Options(
         duration=duration,

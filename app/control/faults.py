@@ -25,6 +25,20 @@ from app.twilio.errors import TwilioError, code_for_status, generic_error
 FAULT_METHODS = ("*", "GET", "POST", "DELETE")
 
 
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault as asked for: what `add` queues."""
+
+    method: str
+    path: str
+    account_sid: str | None
+    status: int | None
+    code: int | None
+    times: int
+    delay_ms: int
+    retry_after: int | None
+
+
 @dataclass
 class Fault:
     id: int
@@ -60,18 +74,7 @@ class Fault:
 
 
 class Faults(Protocol):
-    def add(
-        self,
-        *,
-        method: str,
-        path: str,
-        account_sid: str | None,
-        status: int | None,
-        code: int | None,
-        times: int,
-        delay_ms: int,
-        retry_after: int | None,
-    ) -> Fault: ...
+    def add(self, spec: FaultSpec) -> Fault: ...
 
     async def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
         """The first queued fault matching this request, with one of its `times` used up."""
@@ -88,19 +91,8 @@ class FaultQueue:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(
-        self,
-        *,
-        method: str,
-        path: str,
-        account_sid: str | None,
-        status: int | None,
-        code: int | None,
-        times: int,
-        delay_ms: int,
-        retry_after: int | None,
-    ) -> Fault:
-        fault = Fault(next(self._ids), method, path, account_sid, status, code, times, delay_ms, retry_after)
+    def add(self, spec: FaultSpec) -> Fault:
+        fault = Fault(next(self._ids), **asdict(spec))
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -142,31 +134,11 @@ class TableFaultQueue:
             .order_by(fault_table.c.id)
         )
 
-    def add(
-        self,
-        *,
-        method: str,
-        path: str,
-        account_sid: str | None,
-        status: int | None,
-        code: int | None,
-        times: int,
-        delay_ms: int,
-        retry_after: int | None,
-    ) -> Fault:
-        values = {
-            "method": method,
-            "path": path,
-            "account_sid": account_sid,
-            "status": status,
-            "code": code,
-            "times": times,
-            "delay_ms": delay_ms,
-            "retry_after": retry_after,
-        }
+    def add(self, spec: FaultSpec) -> Fault:
+        values = asdict(spec)
         with self.database.writing() as session:
             added = session.execute(insert(fault_table).values(**values).returning(fault_table.c.id))
-            return Fault(id=added.scalar_one(), **values)  # type: ignore[arg-type]
+            return Fault(id=added.scalar_one(), **values)
 
     async def take(self, method: str, path: str, account_sid: str | None) -> Fault | None:
         # Every Twilio API request asks, and almost always nothing is queued: one read decides that.

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app import __version__
 from app.control import state
-from app.control.faults import FAULT_METHODS, Faults
+from app.control.faults import FAULT_METHODS, Faults, FaultSpec
 from app.control.inputs import emulator_state, limit_query, parse_json_body, sid_query
 from app.control.journal import RequestJournal
 from app.deps import DatabaseDep
@@ -126,7 +126,7 @@ async def add_fault(request: Request) -> Response:
     if fault_request.status is None and fault_request.delay_ms == 0:
         raise TwilioError(400, MISSING_PARAMETER, "A fault needs a status, a delay_ms, or both")
     faults: Faults = emulator_state(request).faults
-    fault = faults.add(**fault_request.model_dump())
+    fault = faults.add(FaultSpec(**fault_request.model_dump()))
     return TwilioJSONResponse(fault.as_json(), status_code=201)
 
 
