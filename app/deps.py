@@ -58,8 +58,15 @@ class TwilioCall:
         state["form"] = form  # the journal records these parameters without parsing them again
         return form
 
-    def path_sid(self, prefix: str, sid: str) -> str:
-        """A SID from the path; a malformed one is answered like an unknown one, 404."""
+    def path_sid(self, prefix: str, parameter: str) -> str:
+        """The SID in the route's path parameter `parameter`; a malformed one is answered like an unknown
+        one, 404.
+
+        Read here rather than declared in the route's signature: for a declared parameter FastAPI builds a
+        pydantic validator, which for a plain `str` checks nothing, and imports `pydantic.v1` (~35 ms of
+        start-up) to ask whether its type is a pydantic v1 model.
+        """
+        sid: str = self.request.path_params[parameter]
         if not sids.is_sid(sid, prefix):
             raise not_found(self.path)
         return sid

@@ -89,15 +89,15 @@ async def list_services(call: TwilioCallDep) -> Response:
 
 
 @router.get("/{Sid}", operation_id="FetchService")
-async def fetch_service(Sid: str, call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, Sid)
+async def fetch_service(call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, "Sid")
     with call.database.reading() as session:
         service = rules.fetch_service(session, call.account_sid, sid, call.path)
     return TwilioJSONResponse(service_json(service, call.resource_base_url))
 
 
 @router.delete("/{Sid}", operation_id="DeleteService", status_code=204)
-async def delete_service(Sid: str, call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, Sid)
+async def delete_service(call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, "Sid")
     await call.database.write(lambda session: rules.delete_service(session, call.account_sid, sid, call.path))
     return no_content()

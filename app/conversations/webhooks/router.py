@@ -30,15 +30,15 @@ def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str
 
 
 @router.get("/Webhooks", operation_id="FetchServiceWebhookConfiguration")
-async def fetch_webhooks(ChatServiceSid: str, call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, ChatServiceSid)
+async def fetch_webhooks(call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, "ChatServiceSid")
     configuration = fetch_configuration(call.database, call.account_sid, sid, call.path)
     return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
 
 
 @router.post("/Webhooks", operation_id="UpdateServiceWebhookConfiguration")
-async def update_webhooks(ChatServiceSid: str, call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, ChatServiceSid)
+async def update_webhooks(call: TwilioCallDep) -> Response:
+    sid = call.path_sid(sids.SERVICE, "ChatServiceSid")
     # Validate every parameter before touching storage: an invalid request changes nothing.
     changes = WebhookChanges.from_form(call.form())
     configuration = await call.database.write(
