@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from app import __version__
+from app.cli import main
 from app.testing import EmulatorProcess, free_port
 from tests.conftest import (
     BACKEND,
@@ -373,6 +376,35 @@ def test_default_database_is_created_under_data(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_command_serves_with_the_collector_on_and_start_up_objects_frozen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def run(app: Any, **options: Any) -> None:
+        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count(), app=app, port=options["port"])
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    try:
+        assert main(["serve", "--port", "0", "--database", f"sqlite:///{tmp_path / 'e.db'}"]) == 0
+    finally:
+        gc.unfreeze()
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 10_000  # the modules and classes start-up made
+    assert seen["port"] == 0
+    assert seen["app"].title
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize("args", [["--port", "eighty"], ["--fixtures", "/no/such/fixtures"]])
+def test_a_refused_start_up_leaves_the_collector_on(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", *args]) == 2
+    assert "twilio-emulator:" in capsys.readouterr().err
+    assert gc.isenabled()
 
 
 def test_cli_help_lists_every_flag() -> None:
