@@ -17,12 +17,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from app.testing.server import EmulatorProcess
+
+if TYPE_CHECKING:
+    import httpx
 
 URL_VARIABLE = "TWILIO_EMULATOR_URL"
 ADMIN_TOKEN_VARIABLE = "TWILIO_EMULATOR_ADMIN_TOKEN"  # noqa: S105 - a variable name
@@ -40,6 +42,10 @@ class TwilioEmulator:
     def __init__(self, base_url: str, *, owned: bool, admin_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.owned = owned
+        # Imported here: pytest loads this plugin in every session of an environment that has the package,
+        # and httpx (~90 ms) is only needed by sessions that use the emulator.
+        import httpx
+
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._control = httpx.Client(base_url=f"{self.base_url}/_emulator", headers=headers, timeout=30.0)
 

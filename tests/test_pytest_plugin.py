@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +113,13 @@ def test_a_user_suite_can_share_a_running_emulator(
     result.assert_outcomes(passed=11)
     journal = shared_server.client().get("/v1/Services")
     assert journal.status_code == 200
+
+
+def test_loading_the_plugin_leaves_the_web_stack_unimported() -> None:
+    # pytest loads the plugin in every session of an environment that has the package, including
+    # sessions that never use the emulator: they should not pay for httpx or the server's modules.
+    probe = (
+        "import sys, app.pytest_plugin; print(sorted({'httpx', 'fastapi', 'sqlalchemy'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
