@@ -6,9 +6,12 @@ that POST's body sets, for the bodies bench/run.py sends), reads the POST body a
 cost the emulator adds on top of this (middleware, authentication, dependencies, the ORM, SQLite, JSON
 encoding) is what the benchmark's ratios measure.
 
-It is served exactly as `twilio-emulator serve` serves the emulator (app/cli.py): `uvicorn.run` with the
-default (auto) loop and HTTP implementations, so uvloop and httptools when installed, the same log level,
-no access log and no server header.
+It is served as `twilio-emulator serve` serves the emulator (app/cli.py): `uvicorn.run` with the default
+(auto) loop, so uvloop when installed, httptools, the same log level, no access log and no server header.
+One difference, on purpose: the emulator passes its own subclass of uvicorn's httptools protocol
+(app/twilio/protocol.py), which answers requests the parser refuses with a Twilio error envelope; on the
+well-formed requests of the benchmark it runs uvicorn's code plus one check per response. This app runs
+uvicorn's protocol itself, as a bare FastAPI app would.
 
     python bench/baseline_app.py --port 8081
 """
@@ -80,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import uvicorn
 
-    # The same call as app/cli.py makes for the emulator.
+    # The call app/cli.py makes for the emulator, less its protocol subclass (see above).
     uvicorn.run(
         app,
         host=arguments.host,
