@@ -124,9 +124,12 @@ def post_webhooks(connection: http.client.HTTPConnection) -> tuple[int, bytes]:
 class Server:
     """A server in a child process on 127.0.0.1 and a free port; ready once the webhooks GET answers 200."""
 
-    def __init__(self, name: str, command: Callable[[int], list[str]], log_folder: Path) -> None:
+    def __init__(
+        self, name: str, command: Callable[[int], list[str]], log_folder: Path, cwd: Path = REPO
+    ) -> None:
         self.name = name
         self.command = command
+        self.cwd = cwd  # `python -m app` runs the app found here
         self.log_path = log_folder / f"{name}-{time.monotonic_ns()}.log"
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -158,7 +161,7 @@ class Server:
             started = time.perf_counter()
             self.process = subprocess.Popen(
                 self.command(self.port),
-                cwd=REPO,
+                cwd=self.cwd,
                 env=clean_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

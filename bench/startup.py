@@ -1,0 +1,119 @@
+"""Cold start, closer than bench/run.py's median of 5: the emulator and the baseline in turns, many rounds.
+
+    python bench/startup.py                  # 15 rounds: process launch to the first 200 on the webhooks GET
+    python bench/startup.py --compare HEAD~3 # also the emulator at another commit, in the same rounds
+    python bench/startup.py --imports        # and where the time goes: import time by top-level package
+
+Each round starts each server once, as bench/run.py does (the emulator as a user starts it, on a fresh SQLite
+file with the shipped fixtures; the baseline FastAPI app), one after the other, so a busy machine weighs on
+all of them alike. Printed: median, minimum and maximum of each, and the emulator's excess over the baseline
+(the median of the rounds' differences), which moves less with the machine than either figure does.
+
+`--compare REF` checks REF out into a temporary git worktree and runs the emulator from there with this
+environment's packages. `--imports` runs each server once more under `python -X importtime` and sums each
+module's own import time by top-level package (import time inflates under the flag; the shares are what
+matter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import REPO, Server, baseline_command, emulator_command, running, say
+
+Command = Callable[[int], list[str]]
+
+
+def with_import_times(command: Command) -> Command:
+    return lambda port: [sys.executable, "-X", "importtime", *command(port)[1:]]
+
+
+def import_times_by_package(log: str) -> defaultdict[str, float]:
+    """`-X importtime` lines (`import time: self | cumulative | name`) summed by top-level package, in ms."""
+    totals: defaultdict[str, float] = defaultdict(float)
+    for line in log.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|")
+        totals[name.strip().split(".")[0]] += int(own) / 1000
+    return totals
+
+
+def worktree(ref: str, stack: ExitStack) -> Path:
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-"))) / "tree"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), ref], check=True)
+    stack.callback(
+        subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)], check=True
+    )
+    return folder
+
+
+def print_import_times(folder: Path) -> None:
+    totals: dict[str, defaultdict[str, float]] = {}
+    for server in (
+        Server("emulator", with_import_times(emulator_command(folder / "imports.db")), folder),
+        Server("baseline", with_import_times(baseline_command), folder),
+    ):
+        with running(server):
+            pass
+        totals[server.name] = import_times_by_package(server.log())
+    emulator, baseline = totals["emulator"], totals["baseline"]
+    print("\nimport time by top-level package (ms, own time of its modules, under -X importtime)")
+    print(f"{'package':<20}  emulator  baseline")
+    for package in sorted(emulator.keys() | baseline.keys(), key=lambda name: -emulator[name]):
+        if max(emulator[package], baseline[package]) >= 5:
+            print(f"{package:<20}  {emulator[package]:8.1f}  {baseline[package]:8.1f}")
+    print(f"{'all':<20}  {sum(emulator.values()):8.1f}  {sum(baseline.values()):8.1f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=15, help="starts of each server (default 15)")
+    parser.add_argument("--compare", metavar="REF", help="also start the emulator at this git commit")
+    parser.add_argument("--imports", action="store_true", help="print import time by top-level package")
+    arguments = parser.parse_args(argv)
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
+        sources = {"emulator": REPO}
+        if arguments.compare:
+            sources[f"emulator at {arguments.compare}"] = worktree(arguments.compare, stack)
+        samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
+        say(f"{arguments.rounds} rounds ...")
+        for attempt in range(arguments.rounds):
+            servers = [
+                Server(name, emulator_command(folder / f"{attempt}-{index}.db"), folder, cwd=source)
+                for index, (name, source) in enumerate(sources.items())
+            ]
+            for server in [*servers, Server("baseline", baseline_command, folder)]:
+                with running(server):
+                    samples[server.name].append(server.startup_seconds)
+
+        width = max(map(len, samples))
+        print(f"\n{'server':<{width}}  median s  min s  max s  over the baseline s (median of rounds)")
+        for name, values in samples.items():
+            excess = statistics.median(a - b for a, b in zip(values, samples["baseline"], strict=True))
+            print(
+                f"{name:<{width}}  {statistics.median(values):8.3f}  {min(values):5.3f}  {max(values):5.3f}"
+                + ("" if name == "baseline" else f"  {excess:+.3f}")
+            )
+
+        if arguments.imports:
+            print_import_times(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
