@@ -378,31 +378,46 @@ def test_default_database_is_created_under_data(tmp_path: Path) -> None:
         server.wait(timeout=10)
 
 
-def test_the_command_serves_with_the_collector_on_and_start_up_objects_frozen(
+def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import app.main
+
     seen: dict[str, Any] = {}
+    build = app.main.create_app
 
-    def run(app: Any, **options: Any) -> None:
-        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count(), app=app, port=options["port"])
+    def create_app(settings: Any) -> Any:
+        seen["enabled while building"] = gc.isenabled()
+        return build(settings)
 
+    def run(application: Any, **options: Any) -> None:
+        seen.update(
+            enabled=gc.isenabled(), frozen=gc.get_freeze_count(), app=application, port=options["port"]
+        )
+
+    monkeypatch.setattr(app.main, "create_app", create_app)
     monkeypatch.setattr(uvicorn, "run", run)
+    frozen_before = gc.get_freeze_count()
     try:
         assert main(["serve", "--port", "0", "--database", f"sqlite:///{tmp_path / 'e.db'}"]) == 0
     finally:
         gc.unfreeze()
+        if "app" in seen:
+            seen["app"].state.emulator.dispose()
+    assert seen["enabled while building"] is False
     assert seen["enabled"] is True
-    assert seen["frozen"] > 10_000  # the modules and classes start-up made
+    assert seen["frozen"] > frozen_before  # what start-up made is out of the collector's passes
     assert seen["port"] == 0
-    assert seen["app"].title
+    assert seen["app"].title == "Twilio Conversations emulator"
     assert gc.isenabled()
 
 
 @pytest.mark.parametrize("args", [["--port", "eighty"], ["--fixtures", "/no/such/fixtures"]])
 def test_a_refused_start_up_leaves_the_collector_on(
-    args: list[str], capsys: pytest.CaptureFixture[str]
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["serve", *args]) == 2
+    monkeypatch.chdir(tmp_path)  # the default database, ./data/emulator.db, is made here if at all
+    assert main(["serve", "--database", f"sqlite:///{tmp_path / 'e.db'}", *args]) == 2
     assert "twilio-emulator:" in capsys.readouterr().err
     assert gc.isenabled()
 
