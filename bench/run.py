@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import http.client
 import json
 import math
@@ -200,6 +201,13 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def compile_sources(source: Path) -> None:
+    """Bytecode for `source/app`, as an install (and scripts/bootstrap) leaves it: where
+    PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile the modules again at every start."""
+    if not compileall.compile_dir(source / "app", quiet=1):
+        raise BenchError(f"{source / 'app'} does not compile")
 
 
 def emulator_command(database: Path) -> Callable[[int], list[str]]:
@@ -947,6 +955,7 @@ def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def run(options: Options) -> Report:
     wrk_executable = ensure_wrk()
+    compile_sources(REPO)
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-bench-") as temporary, ExitStack() as stack:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, options.threads, options.connections)

@@ -65,6 +65,7 @@ from bench.run import (
     answers,
     baseline_command,
     clean_environment,
+    compile_sources,
     describe_errors,
     ensure_wrk,
     fetch,
@@ -658,6 +659,7 @@ def describe_databases(machine: dict[str, Any], options: Options) -> list[str]:
 
 def run(options: Options) -> Report:
     wrk_executable = ensure_wrk()
+    compile_sources(REPO)
     with (
         tempfile.TemporaryDirectory(prefix="twilio-emulator-workers-bench-") as temporary,
         ExitStack() as stack,
