@@ -18,6 +18,7 @@ matter).
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +30,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import REPO, Server, baseline_command, emulator_command, running, say
+from bench.run import (
+    REPO,
+    BenchError,
+    Server,
+    baseline_command,
+    compile_sources,
+    emulator_command,
+    raise_interrupt,
+    running,
+    say,
+)
 
 Command = Callable[[int], list[str]]
 
@@ -52,10 +63,20 @@ def import_times_by_package(log: str) -> defaultdict[str, float]:
 def worktree(ref: str, stack: ExitStack) -> Path:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-"))) / "tree"
     subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), ref], check=True)
-    stack.callback(
-        subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)], check=True
-    )
+    # Not checked: a failed removal must not hide the error that unwound the run (`git worktree prune`).
+    stack.callback(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)])
     return folder
+
+
+def print_samples(samples: dict[str, list[float]]) -> None:
+    width = max(map(len, samples))
+    print(f"\n{'server':<{width}}  median s  min s  max s  over the baseline s (median of rounds)")
+    for name, values in samples.items():
+        excess = statistics.median(a - b for a, b in zip(values, samples["baseline"], strict=True))
+        print(
+            f"{name:<{width}}  {statistics.median(values):8.3f}  {min(values):5.3f}  {max(values):5.3f}"
+            + ("" if name == "baseline" else f"  {excess:+.3f}")
+        )
 
 
 def print_import_times(folder: Path) -> None:
@@ -85,34 +106,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--imports", action="store_true", help="print import time by top-level package")
     arguments = parser.parse_args(argv)
 
+    # Ctrl-C and SIGTERM alike unwind the stack: the servers stop, the worktree and folders go.
+    signal.signal(signal.SIGINT, raise_interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        measure(arguments.rounds, arguments.compare, arguments.imports)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+def measure(rounds: int, compare: str | None, imports: bool) -> None:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
         sources = {"emulator": REPO}
-        if arguments.compare:
-            sources[f"emulator at {arguments.compare}"] = worktree(arguments.compare, stack)
+        if compare:
+            sources[f"emulator at {compare}"] = worktree(compare, stack)
+        for source in sources.values():
+            compile_sources(source)
         samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
-        say(f"{arguments.rounds} rounds ...")
-        for attempt in range(arguments.rounds):
+        say(f"a warm-up round (files into the page cache), then {rounds} rounds ...")
+        for attempt in range(-1, rounds):
             servers = [
                 Server(name, emulator_command(folder / f"{attempt}-{index}.db"), folder, cwd=source)
                 for index, (name, source) in enumerate(sources.items())
             ]
             for server in [*servers, Server("baseline", baseline_command, folder)]:
                 with running(server):
-                    samples[server.name].append(server.startup_seconds)
-
-        width = max(map(len, samples))
-        print(f"\n{'server':<{width}}  median s  min s  max s  over the baseline s (median of rounds)")
-        for name, values in samples.items():
-            excess = statistics.median(a - b for a, b in zip(values, samples["baseline"], strict=True))
-            print(
-                f"{name:<{width}}  {statistics.median(values):8.3f}  {min(values):5.3f}  {max(values):5.3f}"
-                + ("" if name == "baseline" else f"  {excess:+.3f}")
-            )
-
-        if arguments.imports:
+                    if attempt >= 0:
+                        samples[server.name].append(server.startup_seconds)
+        print_samples(samples)
+        if imports:
             print_import_times(folder)
-    return 0
 
 
 if __name__ == "__main__":
