@@ -3,6 +3,7 @@
     python bench/startup.py                  # 15 rounds: process launch to the first 200 on the webhooks GET
     python bench/startup.py --compare HEAD~3 # also the emulator at another commit, in the same rounds
     python bench/startup.py --imports        # and where the time goes: import time by top-level package
+    python bench/startup.py --steps 7        # and the median time of each start-up step over 7 starts
 
 Each round starts each server once, as bench/run.py does (the emulator as a user starts it, on a fresh SQLite
 file with the shipped fixtures; the baseline FastAPI app), one after the other, so a busy machine weighs on
@@ -12,7 +13,8 @@ all of them alike. Printed: median, minimum and maximum of each, and the emulato
 `--compare REF` checks REF out into a temporary git worktree and runs the emulator from there with this
 environment's packages. `--imports` runs each server once more under `python -X importtime` and sums each
 module's own import time by top-level package (import time inflates under the flag; the shares are what
-matter).
+matter). `--steps N` starts bench/startup_steps.py N times: app/cli.py's start-up with a clock mark after
+each step, one stack of imports at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -68,6 +71,33 @@ def worktree(ref: str, stack: ExitStack) -> Path:
     return folder
 
 
+STEPS_SERVER = Path(__file__).resolve().parent / "startup_steps.py"
+
+
+def steps_command(database: Path, marks: Path) -> Command:
+    return lambda port: [sys.executable, str(STEPS_SERVER), str(port), str(database), str(marks)]
+
+
+def print_steps(folder: Path, starts: int) -> None:
+    durations: dict[str, list[float]] = defaultdict(list)
+    for attempt in range(starts):
+        database, marks = folder / f"steps-{attempt}.db", folder / f"steps-{attempt}.marks"
+        server = Server("steps", steps_command(database, marks), folder)
+        launched = time.time()
+        with running(server):
+            answered = launched + server.startup_seconds
+        previous = launched
+        for line in marks.read_text().splitlines():
+            moment, step = line.split("\t")
+            durations[step].append(float(moment) - previous)
+            previous = float(moment)
+        durations["the first answer"].append(answered - previous)
+        durations["all"].append(answered - launched)
+    print(f"\nstart-up steps, median of {starts} starts (ms)")
+    for step, values in durations.items():
+        print(f"{statistics.median(values) * 1000:8.1f}  {step}")
+
+
 def print_samples(samples: dict[str, list[float]]) -> None:
     width = max(map(len, samples))
     print(f"\n{'server':<{width}}  median s  min s  max s  over the baseline s (median of rounds)")
@@ -104,13 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=15, help="starts of each server (default 15)")
     parser.add_argument("--compare", metavar="REF", help="also start the emulator at this git commit")
     parser.add_argument("--imports", action="store_true", help="print import time by top-level package")
+    parser.add_argument("--steps", type=int, default=0, metavar="N", help="time each start-up step, N starts")
     arguments = parser.parse_args(argv)
 
     # Ctrl-C and SIGTERM alike unwind the stack: the servers stop, the worktree and folders go.
     signal.signal(signal.SIGINT, raise_interrupt)
     signal.signal(signal.SIGTERM, raise_interrupt)
     try:
-        measure(arguments.rounds, arguments.compare, arguments.imports)
+        measure(arguments.rounds, arguments.compare, arguments.imports, arguments.steps)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def measure(rounds: int, compare: str | None, imports: bool) -> None:
+def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
         sources = {"emulator": REPO}
@@ -142,6 +173,8 @@ def measure(rounds: int, compare: str | None, imports: bool) -> None:
         print_samples(samples)
         if imports:
             print_import_times(folder)
+        if steps:
+            print_steps(folder, steps)
 
 
 if __name__ == "__main__":
