@@ -153,6 +153,20 @@ def test_a_reset_on_one_worker_is_seen_by_all(cluster: Server) -> None:
     assert call(cluster, "GET", "/_emulator/faults").json() == {"faults": []}
 
 
+def test_every_worker_puts_back_the_same_fixture_dates(cluster: Server) -> None:
+    # A reset puts back the rows the start-up fixtures make, worked out on the first reset. Each worker
+    # has its own first reset, seconds apart: the dates must not depend on which worker takes a reset.
+    pids, dates = set(), set()
+    for _ in range(12):
+        assert call(cluster, "POST", "/_emulator/reset").status_code == 204
+        service = call(cluster, "GET", f"/v1/Services/{DEMO_SERVICE}").json()
+        dates.add((service["date_created"], service["date_updated"]))
+        pids.add(call(cluster, "GET", "/_emulator/health").json()["pid"])
+        time.sleep(0.3)
+    assert len(pids) > 1  # new connections reach several workers: the resets were not all one's
+    assert len(dates) == 1, dates
+
+
 def test_deliveries_sign_with_the_token_seen_by_another_worker(cluster: Server, receiver: Receiver) -> None:
     """Permissive mode signs with the token the account last used, whichever worker saw it."""
     token = "token-seen-by-some-worker"

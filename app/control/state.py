@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.control.faults import FaultQueue, Faults, TableFaultQueue
 from app.control.journal import JournalEntry, RequestJournal
 from app.control.ring import TableEntries
-from app.control.tables import CONTROL_METADATA, control_database_url
+from app.control.tables import CONTROL_METADATA, control_database_url, upsert_into
+from app.control.tables import moment as moment_table
 from app.control.tokens import MemoryTokens, SigningTokens, TableTokens
 from app.db import Database
 from app.deliveries.log import Delivery, DeliveryLog
 from app.fixtures import NamedDocument, apply_document
 from app.settings import Settings
+from app.twilio.clock import now, pinned
 from app.twilio.errors import TwilioError
 
 
@@ -74,9 +78,12 @@ class EmulatorState:
 
     def rows_after_fixtures(self) -> dict[str, list[dict[str, Any]]]:
         if self.fixture_rows is None:
+            # Dated at one moment: this process's first reset, or with several processes the first reset
+            # any of them made, so the dates do not depend on which process takes a reset.
+            moment = now() if self.shared is None else self.shared.fixtures_moment()
             scratch = Database("sqlite://")
             scratch.create_schema()
-            with scratch.writing() as session:
+            with pinned(moment), scratch.writing() as session:
                 for named in self.fixtures:
                     apply_document(session, named)
             self.fixture_rows = scratch.dump()
@@ -111,6 +118,18 @@ class SharedTables:
     database: Database
     journal_rows: TableEntries[JournalEntry]
     tokens: TableTokens
+
+    def fixtures_moment(self) -> datetime:
+        """The moment the start-up fixtures' rows are dated at: set by the first process that asks."""
+        name = {"name": "fixtures"}
+        with self.database.writing() as session:
+            session.execute(
+                upsert_into(moment_table, self.database.backend)
+                .values(**name, moment=now().isoformat())
+                .on_conflict_do_nothing(index_elements=[moment_table.c.name])
+            )
+            stored = session.execute(select(moment_table.c.moment).filter_by(**name)).scalar_one()
+        return datetime.fromisoformat(stored)
 
     def record_request(self, entry: JournalEntry | None, signer: tuple[str, str] | None) -> None:
         # Statement by statement: each is atomic alone, and nothing needs the two to land together.

@@ -8,6 +8,9 @@ written without a sync to disk: a crash may lose log entries, never a resource.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table
 from sqlalchemy.engine import make_url
 
@@ -44,6 +47,25 @@ signing_token = Table(
     Column("account_sid", String(34), primary_key=True),
     Column("token", String, nullable=False),
 )
+
+
+# Moments every process must agree on, first writer wins: "fixtures" is the one the start-up fixtures'
+# rows are dated at when a reset puts them back.
+moment = Table(
+    "emulator_moment",
+    CONTROL_METADATA,
+    Column("name", String(32), primary_key=True),
+    Column("moment", String(32), nullable=False),  # ISO 8601, UTC: the same text on every backend
+)
+
+
+def upsert_into(table: Table, backend: str) -> Any:
+    """The backend dialect's INSERT, which has `on_conflict_do_update` and `on_conflict_do_nothing`.
+
+    Imported by name, when needed: `sqlalchemy.dialects.postgresql` loads every PostgreSQL driver's module,
+    ~40 ms of a SQLite server's start-up.
+    """
+    return importlib.import_module(f"sqlalchemy.dialects.{backend}").insert(table)
 
 
 def control_database_url(database_url: str) -> str:

@@ -9,14 +9,13 @@ written a different token, or reset the table.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from app.control.tables import signing_token
+from app.control.tables import signing_token, upsert_into
 from app.db import Database
 
 
@@ -46,10 +45,7 @@ class MemoryTokens:
 class TableTokens:
     def __init__(self, database: Database) -> None:
         self.database = database
-        # Imported by name, when needed: `sqlalchemy.dialects.postgresql` loads every PostgreSQL driver's
-        # module, ~40 ms of a SQLite server's start-up.
-        dialect = importlib.import_module(f"sqlalchemy.dialects.{database.backend}")
-        upsert = dialect.insert(signing_token)
+        upsert = upsert_into(signing_token, database.backend)
         self._upsert = upsert.on_conflict_do_update(
             index_elements=[signing_token.c.account_sid],
             set_={"token": upsert.excluded.token},

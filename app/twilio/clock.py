@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+_pinned: ContextVar[datetime | None] = ContextVar("pinned", default=None)
 
 
 def now() -> datetime:
-    """The current time in UTC, to the second, as Twilio stores resource dates."""
-    return datetime.now(UTC).replace(microsecond=0)
+    """The current time in UTC, to the second, as Twilio stores resource dates; or the pinned moment."""
+    return _pinned.get() or datetime.now(UTC).replace(microsecond=0)
+
+
+@contextmanager
+def pinned(moment: datetime) -> Iterator[None]:
+    """`now()` answers `moment` inside the block (in this thread or task): for rows that several processes
+    must work out alike."""
+    token = _pinned.set(moment)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def iso8601(moment: datetime) -> str:
