@@ -219,7 +219,7 @@ def test_a_429_fault_answers_twilio_envelope_with_retry_after(emulator: Server, 
         "path": "/v1/Services/*/Configuration/Webhooks",
         "account_sid": None,
         "status": 429,
-        "code": None,
+        "code": 20429,  # the status's own, as the answer will carry it
         "times": 1,
         "delay_ms": 0,
         "retry_after": 7,

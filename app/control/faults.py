@@ -58,11 +58,19 @@ class Fault:
             and (self.account_sid is None or self.account_sid == account_sid)
         )
 
+    @property
+    def effective_code(self) -> int | None:
+        """The code the fault answers with: the one asked for, else the status's own."""
+        if self.status is None:
+            return None
+        return self.code if self.code is not None else code_for_status(self.status)
+
     def error(self) -> TwilioError | None:
         if self.status is None:
             return None
         error = generic_error(self.status)
-        error.code = self.code if self.code is not None else code_for_status(self.status)
+        if self.code is not None:
+            error.code = self.code
         if self.retry_after is not None:
             error.headers["Retry-After"] = str(self.retry_after)
         if self.status == 401:
@@ -70,7 +78,8 @@ class Fault:
         return error
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # The code it will answer with, so a listing shows what a matching request gets.
+        return asdict(self) | {"code": self.effective_code}
 
 
 class Faults(Protocol):
