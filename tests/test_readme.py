@@ -1,0 +1,128 @@
+"""The README's SDK and test-setup snippets, run as a user runs them.
+
+Each snippet is taken from README.md as written; the only changes are the ones a user makes: the emulator's
+address (the README's examples use 127.0.0.1:8080 or port 8089) and, for the pytest example, the user's own
+module it imports (`myapp.chat`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.testing.server import free_port
+from tests.conftest import DEMO_SERVICE, Server, webhooks_path
+from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, node
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_URL = "http://127.0.0.1:8080"
+__all__ = ["node"]  # the fixture that installs the twilio Node library, shared with test_node_sdk
+
+
+def readme_block(language: str, marker: str) -> str:
+    """The one fenced `language` block of the README that contains `marker`."""
+    blocks: list[str] = re.findall(
+        rf"^```{language}\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S
+    )
+    found = [block for block in blocks if marker in block]
+    assert len(found) == 1, f"{len(found)} ```{language} blocks of README.md contain {marker!r}"
+    return found[0]
+
+
+def with_node_modules(folder: Path) -> Path:
+    """`folder`, where `require("twilio")` and `import twilio` find the library tests/node installed."""
+    (folder / "node_modules").symlink_to(NODE_DIR / "node_modules", target_is_directory=True)
+    return folder
+
+
+def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) -> None:
+    snippet = readme_block("python", "print(webhooks.fetch().filters)")
+    assert README_URL in snippet
+    result = subprocess.run(
+        [sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['onMessageAdded']"
+    stored = emulator.client().get(webhooks_path(DEMO_SERVICE)).json()
+    assert stored["filters"] == ["onMessageAdded"]
+    assert stored["post_webhook_url"] == "https://example.com/post"
+
+
+def test_the_node_sdk_snippet_configures_the_demo_service(
+    node: str, emulator: Server, tmp_path: Path
+) -> None:
+    snippet = readme_block("js", "// configure.mjs")
+    assert README_URL in snippet
+    script = with_node_modules(tmp_path) / "configure.mjs"
+    script.write_text(snippet.replace(README_URL, emulator.base_url), encoding="utf-8")
+    result = subprocess.run(
+        [node, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=NODE_TIMEOUT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[ 'onMessageAdded' ]"
+    stored = emulator.client().get(webhooks_path(DEMO_SERVICE)).json()
+    assert stored["filters"] == ["onMessageAdded"]
+    assert stored["method"] == "POST"
+    assert stored["pre_webhook_url"] is None
+
+
+def test_the_node_test_setup_runs_and_stops_its_emulator(node: str, tmp_path: Path) -> None:
+    port = str(free_port())
+    project = with_node_modules(tmp_path)
+    helper = readme_block("js", "async function startEmulator(port = 8089)")
+    suite = readme_block("js", 'require("node:test")')
+    (project / "support").mkdir()
+    (project / "support" / "emulator.js").write_text(helper.replace("8089", port), encoding="utf-8")
+    (project / "test").mkdir()
+    (project / "test" / "webhooks.test.js").write_text(suite, encoding="utf-8")
+    # `twilio-emulator` on PATH, as after `pip install` of this project.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_")}
+    result = subprocess.run(
+        [node, "--test"],
+        cwd=project,
+        env=environment | {"PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=NODE_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^# pass 1$", result.stdout, re.M), result.stdout
+    assert re.search(r"^# fail 0$", result.stdout, re.M), result.stdout
+    # The suite's `after` stopped the emulator: its port is free again.
+    rebound = subprocess.run(
+        [sys.executable, "-c", f"import socket; socket.create_server(('127.0.0.1', {port})).close()"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rebound.returncode == 0, rebound.stderr
+
+
+USER_MODULE = """
+def configure_hooks(client, service_sid):
+    client.conversations.v1.services(service_sid).configuration.webhooks().update(
+        filters=["onMessageAdded"], post_webhook_url="https://example.com/hooks", method="POST"
+    )
+"""
+
+
+def test_the_pytest_example_passes_on_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_chat=readme_block("python", "def test_survives_rate_limits"))
+    pytester.mkpydir("myapp")
+    (pytester.path / "myapp" / "chat.py").write_text(USER_MODULE, encoding="utf-8")
+    for name in list(os.environ):
+        if name.startswith("TWILIO_"):
+            pytester._monkeypatch.delenv(name)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=2)
