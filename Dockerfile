@@ -12,8 +12,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-# Only what the wheel is built from: pyproject names README.md as the readme, packages app/, and
-# force-includes fixtures/ as app/_shipped_fixtures.
+# Only what the wheel is built from: pyproject names README.md as the readme, packages app/ as
+# twilio_conversations_emulator, and force-includes fixtures/ as its _shipped_fixtures.
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY fixtures ./fixtures

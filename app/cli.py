@@ -1,4 +1,4 @@
-"""`twilio-emulator serve ...` and `python -m app serve ...`."""
+"""`twilio-emulator serve ...` and `python -m twilio_conversations_emulator serve ...`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from app import __version__
+from . import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.settings import ENV_PREFIX
+    from .settings import ENV_PREFIX
 
     parser = argparse.ArgumentParser(
         prog="twilio-emulator",
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(argv: Sequence[str] | None) -> int:
-    from app.settings import SettingsError, load_settings, settings_environment
+    from .settings import SettingsError, load_settings, settings_environment
 
     arguments = vars(build_parser().parse_args(argv))
     arguments.pop("command")
@@ -86,9 +86,9 @@ def serve(argv: Sequence[str] | None) -> int:
     # Imported here so `--help` and a bad setting answer without loading the web stack.
     import uvicorn
 
-    from app.fixtures import FixtureError
-    from app.main import create_app, prepare_database
-    from app.twilio.protocol import TwilioHttpToolsProtocol
+    from .edge.protocol import TwilioHttpToolsProtocol
+    from .fixtures import FixtureError
+    from .main import create_app, prepare_database
 
     try:
         if settings.workers == 1:
@@ -99,7 +99,7 @@ def serve(argv: Sequence[str] | None) -> int:
             # settings, passed to it in the environment.
             prepare_database(settings)[0].dispose()
             os.environ.update(settings_environment(settings))
-            app = "app.main:create_app_from_environment"
+            app = f"{__package__}.main:create_app_from_environment"
     except FixtureError as exc:
         print(f"twilio-emulator: invalid fixtures: {exc}", file=sys.stderr)
         return 2

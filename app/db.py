@@ -24,13 +24,10 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Column, MetaData, Table, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine, text
+from sqlmodel import Session, create_engine, text
+from sqlmodel.sql.expression import SelectOfScalar
 
-# The tables register themselves on SQLModel.metadata when imported.
-from app.accounts import models as _accounts  # noqa: F401
-from app.conversations.configuration import models as _configuration  # noqa: F401
-from app.conversations.services import models as _services  # noqa: F401
-from app.conversations.webhooks import models as _webhooks  # noqa: F401
+from .twilio.paging import PageRequest
 
 BUSY_TIMEOUT_MS = 10_000
 # Integer keys the database assigns; a dump leaves them out so rows can be loaded next to others.
@@ -49,7 +46,6 @@ CREDENTIALS = "credentials"
 # PostgreSQL's stand-in for SQLite's data_version: a count of write statements on any table.
 DATA = "data"
 _VERSION_TABLE = "emulator_version"
-_CREDENTIAL_TABLES = ("account", "api_key")
 
 
 # What a cache watches: (a number that changes with every commit, the credential tables' change count).
@@ -143,23 +139,27 @@ def _postgresql_versions(engine: Engine) -> Versions:
 class Database:
     """One engine, and sessions for reading and for writing.
 
-    `metadata` names the tables this database holds. `durable=False` skips the sync to disk at commit
-    (for the emulator's own logs, which a crash may lose); `serialized=False` lets write transactions
-    run side by side on PostgreSQL (for writes that are single atomic statements); `read_cache=False`
-    leaves `cached` reads out.
+    `metadata` names the tables this database holds, and `credential_tables` those of them whose reads
+    are cached apart (they change rarely). `durable=False` skips the sync to disk at commit (for the
+    emulator's own logs, which a crash may lose); `serialized=False` lets write transactions run side by
+    side on PostgreSQL (for writes that are single atomic statements); `read_cache=False` leaves `cached`
+    reads out, and with them the change counters the cache watches.
     """
 
     def __init__(
         self,
         url: str,
+        metadata: MetaData,
         *,
-        metadata: MetaData = SQLModel.metadata,
+        credential_tables: tuple[str, ...] = (),
         durable: bool = True,
         serialized: bool = True,
         read_cache: bool = True,
     ) -> None:
         self.url = make_url(url)
         self.metadata = metadata
+        self.credential_tables = credential_tables
+        self.counts_changes = read_cache
         self.backend = self.url.get_backend_name()
         sqlite = self.backend == "sqlite"
         in_memory = sqlite and self.url.database in (None, "", ":memory:")
@@ -199,7 +199,7 @@ class Database:
             self.cache = ReadCache(None)
         elif read_cache and watchable:
             self.cache = ReadCache(*_sqlite_versions(str(Path(self.url.database or "").expanduser())))
-        elif read_cache and self.backend == "postgresql" and metadata is SQLModel.metadata:
+        elif read_cache and self.backend == "postgresql":
             self.cache = ReadCache(_postgresql_versions(self._reader))
 
     def create_schema(self) -> None:
@@ -209,10 +209,10 @@ class Database:
         # On PostgreSQL the advisory lock does the same for workers and replicas starting together.
         with self._schema_writer.begin() as connection:
             self.metadata.create_all(connection)
-            if self.backend == "sqlite" and self.metadata is SQLModel.metadata:
-                _create_credential_counter(connection)
-            elif self.backend == "postgresql" and self.metadata is SQLModel.metadata:
-                _create_postgresql_counters(connection)
+            if self.backend == "sqlite" and self.counts_changes:
+                _create_credential_counter(connection, self.credential_tables)
+            elif self.backend == "postgresql" and self.counts_changes:
+                _create_postgresql_counters(connection, self.metadata, self.credential_tables)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -281,24 +281,24 @@ class Database:
                 for table in self.metadata.sorted_tables
             }
 
-    @staticmethod
-    def wipe(session: Session, account_sid: str | None = None) -> None:
+    def wipe(self, session: Session, account_sid: str | None = None) -> None:
         """Delete every row, or every row of one account, from every table (children first)."""
-        for table in reversed(SQLModel.metadata.sorted_tables):
+        for table in reversed(self.metadata.sorted_tables):
             statement = delete(table)
             if account_sid is not None:
                 statement = statement.where(_account_column(table) == account_sid)
             session.execute(statement)
 
-    @staticmethod
-    def load(session: Session, rows: dict[str, list[dict[str, Any]]], account_sid: str | None = None) -> None:
+    def load(
+        self, session: Session, rows: dict[str, list[dict[str, Any]]], account_sid: str | None = None
+    ) -> None:
         """Insert rows from `dump` (parents first), or only one account's.
 
         Into emptied tables (`account_sid` None) rows get ids from 1, as an emptied SQLite table gives
         them, so the same fixtures get the same ids on every backend; `restart_ids` then moves
         PostgreSQL's sequences past them.
         """
-        for table in SQLModel.metadata.sorted_tables:
+        for table in self.metadata.sorted_tables:
             selected = [
                 row
                 for row in rows.get(table.name, [])
@@ -318,7 +318,7 @@ class Database:
         if self.backend != "postgresql":
             return
         with self.writing() as session:
-            for table in SQLModel.metadata.sorted_tables:
+            for table in self.metadata.sorted_tables:
                 if SURROGATE_KEY in table.c:
                     largest = f'SELECT max({SURROGATE_KEY}) FROM "{table.name}"'  # noqa: S608 - table names
                     sequence = "pg_get_serial_sequence(:table, :column)"
@@ -335,6 +335,30 @@ class Database:
         if self.cache is not None:
             self.cache.close()
         self.engine.dispose()
+
+
+def page_rows(
+    session: Session,
+    statement: SelectOfScalar[Value],
+    key: Any,
+    request: PageRequest,
+    *,
+    descending: bool = False,
+) -> list[Value]:
+    """The rows of one list page, and one more if there are more: in list order (by `key`, `descending`
+    or not), after or before the request's keyset position, else at its offset."""
+    position = request.position
+    probe = request.size + 1
+    forward = key.desc() if descending else key.asc()
+    if position is None:
+        return list(session.exec(statement.order_by(forward).offset(request.offset).limit(probe)))
+    if position.after:
+        beyond = key < position.key if descending else key > position.key
+        return list(session.exec(statement.where(beyond).order_by(forward).limit(probe)))
+    before = key > position.key if descending else key < position.key
+    backward = key.asc() if descending else key.desc()
+    rows = list(session.exec(statement.where(before).order_by(backward).limit(probe)))
+    return rows[::-1]
 
 
 class _WriteBatcher:
@@ -419,14 +443,14 @@ class _Failed:
     error: Exception
 
 
-def _create_credential_counter(connection: Connection) -> None:
+def _create_credential_counter(connection: Connection, credential_tables: tuple[str, ...]) -> None:
     connection.exec_driver_sql(
         f"CREATE TABLE IF NOT EXISTS {_VERSION_TABLE} (scope TEXT PRIMARY KEY, version INTEGER NOT NULL)"
     )
     connection.exec_driver_sql(
         f"INSERT OR IGNORE INTO {_VERSION_TABLE} (scope, version) VALUES ('{CREDENTIALS}', 0)"  # noqa: S608
     )
-    for table in _CREDENTIAL_TABLES:
+    for table in credential_tables:
         for change in ("INSERT", "UPDATE", "DELETE"):
             connection.exec_driver_sql(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_{change.lower()}_counts AFTER {change} ON {table} "  # noqa: S608
@@ -434,7 +458,9 @@ def _create_credential_counter(connection: Connection) -> None:
             )
 
 
-def _create_postgresql_counters(connection: Connection) -> None:
+def _create_postgresql_counters(
+    connection: Connection, metadata: MetaData, credential_tables: tuple[str, ...]
+) -> None:
     connection.exec_driver_sql(
         f"CREATE TABLE IF NOT EXISTS {_VERSION_TABLE} (scope TEXT PRIMARY KEY, version BIGINT NOT NULL)"
     )
@@ -448,8 +474,8 @@ def _create_postgresql_counters(connection: Connection) -> None:
         f"BEGIN {count}; RETURN NULL; END $$"
     )
     # Per statement, not per row: a reset of a thousand rows counts a handful of times.
-    for table in SQLModel.metadata.sorted_tables:
-        scopes = f"'{DATA}', '{CREDENTIALS}'" if table.name in _CREDENTIAL_TABLES else f"'{DATA}'"
+    for table in metadata.sorted_tables:
+        scopes = f"'{DATA}', '{CREDENTIALS}'" if table.name in credential_tables else f"'{DATA}'"
         trigger = f"{table.name}_counts_changes"
         # Created once: replacing it at every start would lock the table against running replicas.
         exists = connection.execute(

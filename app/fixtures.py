@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlmodel import Session
 
-from app.accounts.models import Account, ApiKey, ensure_account, get_account, get_api_key
-from app.conversations.services.models import ConversationService, get_service_any_account
-from app.conversations.services.service import checked_friendly_name
-from app.conversations.webhooks.service import WebhookChanges, apply_changes
-from app.twilio import sids
-from app.twilio.clock import now
-from app.twilio.errors import TwilioError
+from .accounts.models import Account, ApiKey, ensure_account, get_account, get_api_key
+from .conversations.services.models import ConversationService, get_service_any_account
+from .conversations.services.service import checked_friendly_name
+from .conversations.webhooks.service import WebhookChanges, apply_changes
+from .twilio import sids
+from .twilio.clock import now
+from .twilio.errors import TwilioError
 
 
 class FixtureError(Exception):
@@ -202,6 +202,6 @@ def _apply_service(session: Session, entry: ServiceEntry, where: str) -> None:
         session.flush()
         if entry.webhooks is not None:
             changes = WebhookChanges.from_document(entry.webhooks.model_dump(exclude_unset=True))
-            apply_changes(session, entry.account_sid, entry.sid, changes, entry.sid)
+            apply_changes(session, entry.account_sid, entry.sid, changes)
     except TwilioError as error:
         raise FixtureError(f"{where} ({entry.sid}): {error.message}") from None

@@ -1,4 +1,4 @@
-"""Builds the application: storage, fixtures, middleware, error handlers and routers."""
+"""The composition root: settings, storage, the list of resources, the edge, the routers."""
 
 from __future__ import annotations
 
@@ -7,19 +7,36 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import __version__
-from app.control.router import router as control_router
-from app.control.state import EmulatorState
-from app.conversations.configuration.router import router as configuration_router
-from app.conversations.services.router import router as services_router
-from app.conversations.webhooks.router import router as webhooks_router
-from app.db import Database
-from app.deliveries.router import router as deliveries_router
-from app.fixtures import NamedDocument, apply_document, load_fixture_path
-from app.openapi import build_openapi
-from app.settings import Settings, load_settings
-from app.twilio.errors import install_error_handlers
-from app.twilio.middleware import TwilioEdgeMiddleware
+from . import __version__
+from .accounts.models import RESOURCE as accounts
+from .activity.router import RESOURCE as activity
+from .control.router import RESOURCE as control
+from .control.state import EmulatorState
+from .conversations.configuration.router import RESOURCE as account_webhooks
+from .conversations.services.router import RESOURCE as services
+from .conversations.webhooks.router import RESOURCE as service_webhooks
+from .db import Database
+from .edge.middleware import TwilioEdgeMiddleware
+from .fixtures import NamedDocument, apply_document, load_fixture_path
+from .openapi import build_openapi
+from .resource import Resource, credential_tables, schema
+from .settings import Settings, load_settings
+from .twilio.errors import install_error_handlers
+
+# Every resource the emulator serves: its routes, its tables (created, wiped by a reset, reloaded), and
+# its operations' OpenAPI. Adding a resource is adding its line here.
+RESOURCES: tuple[Resource, ...] = (
+    accounts,
+    services,
+    service_webhooks,
+    account_webhooks,
+    control,
+    activity,
+)
+
+
+def open_database(settings: Settings) -> Database:
+    return Database(settings.database_url, schema(RESOURCES), credential_tables=credential_tables(RESOURCES))
 
 
 def prepare_database(settings: Settings, *, apply: bool = True) -> tuple[Database, list[NamedDocument]]:
@@ -28,7 +45,7 @@ def prepare_database(settings: Settings, *, apply: bool = True) -> tuple[Databas
     Raises FixtureError for a refused document, before the server listens. `apply=False` only reads
     the documents (a reset still needs them): for workers, whose parent applied them once.
     """
-    database = Database(settings.database_url)
+    database = open_database(settings)
     database.create_schema()
     path = settings.fixture_path()
     documents = load_fixture_path(path) if path is not None else []
@@ -59,6 +76,7 @@ def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True)
     app.state.settings = settings
     app.state.database = database
     app.state.emulator = emulator
+    app.state.resources = RESOURCES
     # Twilio answers 404 for a trailing slash; it never redirects.
     app.router.redirect_slashes = False
     install_error_handlers(app)
@@ -70,11 +88,9 @@ def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True)
         recorder=emulator,
         admin_token=settings.admin_token,
     )
-    app.include_router(services_router)
-    app.include_router(webhooks_router)
-    app.include_router(configuration_router)
-    app.include_router(control_router)
-    app.include_router(deliveries_router)
+    for resource in RESOURCES:
+        if resource.router is not None:
+            app.include_router(resource.router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -21,13 +21,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.conversations.configuration.service import changes_from_form
-from app.conversations.services.service import checked_friendly_name, checked_page_request
-from app.conversations.webhooks.rules import checked_method
-from app.settings import Settings
-from app.twilio.errors import TwilioError, generic_error, not_found, unauthenticated
-from app.twilio.forms import FormParameters, too_large
-from app.twilio.openapi_extract import SUBSET_PATH, refs
+from .resource import BadRequest, Resource
+from .settings import Settings
+from .twilio.errors import TwilioError, generic_error, not_found, unauthenticated
+from .twilio.forms import too_large
+from .twilio.openapi_extract import SUBSET_PATH, refs
 
 OPENAPI_VERSION = "3.0.3"
 ERROR_SCHEMA = "TwilioError"
@@ -96,35 +94,9 @@ def _header(description: str, schema_type: str = "string") -> dict[str, Any]:
     return {"description": description, "schema": {"type": schema_type}}
 
 
-# What makes each Twilio operation answer 400, and the rule whose error is shown as the example.
-BAD_REQUEST: dict[str, tuple[str, Callable[[], object]]] = {
-    "CreateService": (
-        "`FriendlyName` missing or empty (20001) or longer than 256 characters (20002); "
-        "a body that is not valid form encoding or UTF-8 (20001).",
-        lambda: checked_friendly_name(None),
-    ),
-    "ListService": (
-        "`PageSize` not an integer from 1 to 1000, `Page` not a non-negative integer, or a `PageToken` "
-        "this server did not issue (20002).",
-        lambda: checked_page_request("0", None, None),
-    ),
-    "UpdateServiceWebhookConfiguration": (
-        "Invalid `PreWebhookUrl` (50077) or `PostWebhookUrl` (50078), a `Filters` value that is not one "
-        "of the 20 event names (50054), a `Method` other than GET or POST (50055); a body that is not "
-        "valid form encoding or UTF-8 (20001). An invalid request changes nothing.",
-        lambda: checked_method("PUT"),
-    ),
-    "UpdateConfigurationWebhook": (
-        "Invalid `PreWebhookUrl` (50077) or `PostWebhookUrl` (50078), a `Filters` value that is not one "
-        "of the 23 event names (50054), a `Method` other than GET or POST (50055), a `Target` other than "
-        "`webhook` or `flex` (20002); a body that is not valid form encoding or UTF-8 (20001). An "
-        "invalid request changes nothing.",
-        lambda: changes_from_form(FormParameters([("Target", "studio")])),
-    ),
-}
-
-
-def _twilio_errors(operation_id: str, path: str, method: str, max_body_bytes: int) -> dict[str, Any]:
+def _twilio_errors(
+    operation_id: str, path: str, method: str, max_body_bytes: int, bad_requests: dict[str, BadRequest]
+) -> dict[str, Any]:
     """The error responses one Twilio operation can answer, in the contract's order of checks."""
     errors: dict[str, Any] = {}
     if method == "post":
@@ -142,9 +114,9 @@ def _twilio_errors(operation_id: str, path: str, method: str, max_body_bytes: in
             "No such resource in the caller's account, or a malformed SID in the path (20404).",
             not_found(shown),
         )
-    if operation_id in BAD_REQUEST:
-        description, rule = BAD_REQUEST[operation_id]
-        errors["400"] = _error(description, _raised(rule))
+    if operation_id in bad_requests:
+        bad_request = bad_requests[operation_id]
+        errors["400"] = _error(bad_request.description, _raised(bad_request.example))
     errors["429"] = _error(
         "An injected fault (`POST /_emulator/faults`) with status 429 (20429).",
         generic_error(429),
@@ -305,6 +277,12 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
 def _build(app: FastAPI) -> dict[str, Any]:
     settings: Settings | None = getattr(app.state, "settings", None)
     max_body_bytes = settings.max_body_bytes if settings else DEFAULT_MAX_BODY_BYTES
+    resources: tuple[Resource, ...] = getattr(app.state, "resources", ())
+    bad_requests = {
+        operation: bad_request
+        for resource in resources
+        for operation, bad_request in resource.bad_requests.items()
+    }
     twilio = json.loads(SUBSET_PATH.read_text(encoding="utf-8"))
     document = get_openapi(
         title=app.title,
@@ -333,7 +311,7 @@ def _build(app: FastAPI) -> dict[str, Any]:
                 continue
             operation = copy.deepcopy(twilio_operation)
             operation["responses"].update(
-                _twilio_errors(operation["operationId"], path, method, max_body_bytes)
+                _twilio_errors(operation["operationId"], path, method, max_body_bytes, bad_requests)
             )
             item[method] = operation
 

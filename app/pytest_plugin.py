@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from app.testing.server import EmulatorProcess
+from .testing.server import EmulatorProcess
 
 if TYPE_CHECKING:
     import httpx

@@ -9,7 +9,7 @@ encoding) is what the benchmark's ratios measure.
 It is served as `twilio-emulator serve` serves the emulator (app/cli.py): `uvicorn.run` with the default
 (auto) loop, so uvloop when installed, httptools, the same log level, no access log and no server header.
 One difference, on purpose: the emulator passes its own subclass of uvicorn's httptools protocol
-(app/twilio/protocol.py), which answers requests the parser refuses with a Twilio error envelope; on the
+(app/edge/protocol.py), which answers requests the parser refuses with a Twilio error envelope; on the
 well-formed requests of the benchmark it runs uvicorn's code plus one check per response. This app runs
 uvicorn's protocol itself, as a bare FastAPI app would.
 

@@ -4,7 +4,8 @@
     .venv/bin/python bench/conformance.py --max-examples 1000   # longer
     .venv/bin/python bench/conformance.py --seed 7 --verbose    # another seed; every failure in full
 
-Starts an emulator as a user does (`python -m app serve`, a fresh SQLite file in a temporary folder, the
+Starts an emulator as a user does (`python -m twilio_conversations_emulator serve`, a fresh SQLite file
+in a temporary folder, the
 shipped fixtures) and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
 sends the spec's own examples, then `--max-examples` positive and `--max-examples` negative cases generated
 from the spec by schemathesis, with the demo account's valid Basic credentials. Half of the generated
@@ -447,7 +448,9 @@ def run(base_url: str, *, max_examples: int, seed: int = 0, operation_ids: Seque
 
 @contextmanager
 def local_emulator() -> Iterator[str]:
-    from app.testing import EmulatorProcess  # the emulator's own harness: `python -m app serve`
+    from twilio_conversations_emulator.testing import (
+        EmulatorProcess,  # the emulator's own harness: `python -m twilio_conversations_emulator serve`
+    )
 
     with tempfile.TemporaryDirectory(prefix="conformance-") as folder:
         process = EmulatorProcess(Path(folder) / "emulator.db")

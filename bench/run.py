@@ -4,7 +4,8 @@
     python bench/run.py --quick          # smoke run: 3 s loads, fewer samples
     python bench/run.py --json out.json  # also write every figure as JSON
 
-The emulator is started as a user starts it (`python -m app serve`, a fresh SQLite file in a temporary
+The emulator is started as a user starts it (`python -m twilio_conversations_emulator serve`, a fresh
+SQLite file in a temporary
 folder, the shipped fixtures); the baseline is bench/baseline_app.py on the same uvicorn settings. Both listen
 on 127.0.0.1 and a free port and are stopped at the end, on Ctrl-C and on error.
 
@@ -215,7 +216,7 @@ def emulator_command(database: Path) -> Callable[[int], list[str]]:
         # No --fixtures: the default is the shipped fixtures/, as for any user.
         return [
             sys.executable,
-            *("-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("-m", "twilio_conversations_emulator", "serve", "--host", "127.0.0.1", "--port", str(port)),
             *("--database", f"sqlite:///{database}"),
         ]
 

@@ -40,8 +40,9 @@ mark("SQLAlchemy")
 import sqlmodel  # noqa: E402, F401
 
 mark("SQLModel (SQLAlchemy's ORM)")
+from twilio_conversations_emulator.edge.protocol import TwilioHttpToolsProtocol  # noqa: E402
+
 import app.main  # noqa: E402
-from app.twilio.protocol import TwilioHttpToolsProtocol  # noqa: E402
 
 mark("the emulator's models, routers and control modules")
 

@@ -11,7 +11,8 @@ on error:
 
 - the baseline (bench/baseline_app.py): with 1 worker as bench/run.py starts it, and with 2 workers as
   `python -m uvicorn bench.baseline_app:app --workers 2` on the same uvicorn settings;
-- the emulator (`python -m app serve --workers N`, the shipped fixtures) on a fresh SQLite file, N = 1, 2;
+- the emulator (`python -m twilio_conversations_emulator serve --workers N`, the shipped fixtures) on a
+  fresh SQLite file, N = 1, 2;
 - the emulator on a fresh PostgreSQL database, N = 1, 2.
 
 Before any load every server must answer, and with 2 workers at least 2 distinct `pid`s must answer
@@ -127,7 +128,7 @@ def emulator_workers_command(database_url: str, workers: int) -> Callable[[int],
         # No --fixtures: the default is the shipped fixtures/, as for any user.
         return [
             sys.executable,
-            *("-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *("-m", "twilio_conversations_emulator", "serve", "--host", "127.0.0.1", "--port", str(port)),
             *("--database", database_url, "--workers", str(workers)),
         ]
 

@@ -20,8 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
-
-from app.testing import EmulatorProcess
+from twilio_conversations_emulator.testing import EmulatorProcess
 
 pytest_plugins = ["pytester"]
 

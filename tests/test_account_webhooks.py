@@ -9,8 +9,8 @@ import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
+from twilio_conversations_emulator.conversations.webhooks.rules import POST_EVENTS, PRE_EVENTS
 
-from app.conversations.webhooks.rules import POST_EVENTS, PRE_EVENTS
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from twilio_conversations_emulator.testing import EmulatorProcess
 
-from app.testing import EmulatorProcess
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_TOKEN,

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from twilio_conversations_emulator import __version__
+from twilio_conversations_emulator.cli import main
+from twilio_conversations_emulator.testing import EmulatorProcess, free_port
 
-from app import __version__
-from app.cli import main
-from app.testing import EmulatorProcess, free_port
 from tests.conftest import (
     BACKEND,
     DEMO_ACCOUNT,
@@ -267,7 +267,7 @@ def run_cli(
     environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_EMULATOR_")}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "twilio_conversations_emulator", *args],
         capture_output=True,
         text=True,
         env=environment,
@@ -316,11 +316,12 @@ def test_a_flag_wins_over_its_variable(tmp_path: Path) -> None:
 
 
 def serve_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    """`python -m app serve` run from `folder` with only the given TWILIO_EMULATOR_* variables."""
+    """`python -m twilio_conversations_emulator serve` run from `folder` with only the given
+    TWILIO_EMULATOR_* variables."""
     environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_EMULATOR_")}
     environment.update(env)
     return subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", *args],
+        [sys.executable, "-m", "twilio_conversations_emulator", "serve", *args],
         cwd=folder,
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -381,10 +382,10 @@ def test_default_database_is_created_under_data(tmp_path: Path) -> None:
 def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.main
+    from twilio_conversations_emulator import main as composition
 
     seen: dict[str, Any] = {}
-    build = app.main.create_app
+    build = composition.create_app
 
     def create_app(settings: Any) -> Any:
         seen["enabled while building"] = gc.isenabled()
@@ -395,7 +396,7 @@ def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on
             enabled=gc.isenabled(), frozen=gc.get_freeze_count(), app=application, port=options["port"]
         )
 
-    monkeypatch.setattr(app.main, "create_app", create_app)
+    monkeypatch.setattr(composition, "create_app", create_app)
     monkeypatch.setattr(uvicorn, "run", run)
     frozen_before = gc.get_freeze_count()
     try:

@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
+from twilio_conversations_emulator.testing import free_port
 
-from app.testing import free_port
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,

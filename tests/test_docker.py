@@ -31,9 +31,9 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from sqlalchemy.engine import make_url
+from twilio_conversations_emulator.settings import Settings, load_settings
+from twilio_conversations_emulator.testing import free_port
 
-from app.settings import Settings, load_settings
-from app.testing import free_port
 from tests.conftest import POSTGRES_URL, TestDatabase
 
 REPO = Path(__file__).resolve().parent.parent
@@ -589,7 +589,7 @@ def test_command_is_the_console_script() -> None:
     assert command == [CONSOLE_SCRIPT, "serve"]
     scripts = load_pyproject()["project"]["scripts"]
     assert CONSOLE_SCRIPT in scripts, f"pyproject.toml's [project.scripts] has no {CONSOLE_SCRIPT}"
-    assert scripts[CONSOLE_SCRIPT] == "app.cli:main"
+    assert scripts[CONSOLE_SCRIPT] == "twilio_conversations_emulator.cli:main"
 
 
 def test_image_builds_the_package_from_what_it_copies() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from twilio_conversations_emulator.control.journal import JournalEntry, RequestJournal
 
-from app.control.journal import JournalEntry, RequestJournal
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_KEY,

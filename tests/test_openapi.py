@@ -12,10 +12,10 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate
+from twilio_conversations_emulator.main import create_app
+from twilio_conversations_emulator.settings import Settings
+from twilio_conversations_emulator.twilio.openapi_extract import SUBSET_PATH, extract_file, refs
 
-from app.main import create_app
-from app.settings import Settings
-from app.twilio.openapi_extract import SUBSET_PATH, extract_file, refs
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 
 SPEC_NAME = "shared/spec/twilio_conversations_v1.json"
@@ -314,7 +314,8 @@ def test_twilios_own_examples_need_the_same_leniency(twilio_spec: dict[str, Any]
 def test_shipped_subset_is_what_the_extractor_makes() -> None:
     assert SUBSET_PATH.read_text(encoding="utf-8") == extract_file(shared_spec_path()), (
         "app/twilio/openapi_subset.json is stale: run "
-        "python -m app.twilio.openapi_extract ../shared/spec/twilio_conversations_v1.json"
+        "python -m twilio_conversations_emulator.twilio.openapi_extract "
+        "../shared/spec/twilio_conversations_v1.json"
     )
 
 

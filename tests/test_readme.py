@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from twilio_conversations_emulator.testing.server import free_port
 
-from app.testing.server import free_port
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, node
 

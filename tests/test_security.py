@@ -30,11 +30,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twilio_conversations_emulator.accounts.models import Account, ApiKey
+from twilio_conversations_emulator.edge import auth
+from twilio_conversations_emulator.main import open_database
+from twilio_conversations_emulator.settings import Settings
+from twilio_conversations_emulator.twilio.errors import TwilioError
 
-from app.accounts.models import Account, ApiKey
-from app.db import Database
-from app.twilio import auth
-from app.twilio.errors import TwilioError
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_KEY,
@@ -521,7 +522,7 @@ def test_a_token_typed_as_the_username_is_not_journaled(strict: Server, tenants:
 def test_secrets_are_compared_with_hmac_compare_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'auth.db'}")
+    database = open_database(Settings(database_url=f"sqlite:///{tmp_path / 'auth.db'}"))
     database.create_schema()
     with database.writing() as session:
         session.add(Account(sid=OTHER_ACCOUNT, auth_token=OTHER_TOKEN))

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from twilio_conversations_emulator.control.ring import TRIM_EVERY
+from twilio_conversations_emulator.testing.server import free_port
 
-from app.control.ring import TRIM_EVERY
-from app.testing.server import free_port
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,
@@ -215,7 +215,16 @@ def test_deliveries_sign_with_the_last_token_used_whatever_worker_saw_the_others
     ],
 )
 def test_workers_refuse_an_in_memory_database(url: str) -> None:
-    command = [sys.executable, "-m", "app", "serve", "--port", str(free_port()), "--database", url]
+    command = [
+        sys.executable,
+        "-m",
+        "twilio_conversations_emulator",
+        "serve",
+        "--port",
+        str(free_port()),
+        "--database",
+        url,
+    ]
     result = subprocess.run(
         [*command, "--workers", "2"],
         capture_output=True,

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, select
 
-from app.twilio.clock import now
+from ..resource import Resource
+from ..twilio.clock import now
 
 
 class Account(SQLModel, table=True):
@@ -46,3 +47,6 @@ def ensure_account(session: Session, sid: str) -> Account:
 
 def list_api_keys(session: Session, account_sid: str) -> list[ApiKey]:
     return list(session.exec(select(ApiKey).where(ApiKey.account_sid == account_sid)))
+
+
+RESOURCE = Resource(tables=(Account, ApiKey), credential_tables=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 
-from app.twilio.errors import AUTHENTICATE, TwilioError
+from ..twilio.errors import AUTHENTICATE, TwilioError
 
 CONTROL_PREFIX = "/_emulator/"
 OPEN_CONTROL_PATHS = frozenset({"/_emulator/health"})

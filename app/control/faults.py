@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 
-from app.control.tables import fault as fault_table
-from app.db import Database
-from app.twilio.errors import TwilioError, code_for_status, generic_error
+from ..db import Database
+from ..twilio.errors import TwilioError, code_for_status, generic_error
+from .tables import fault as fault_table
 
 # Methods a fault may name; "*" matches any.
 FAULT_METHODS = ("*", "GET", "POST", "DELETE")

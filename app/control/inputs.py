@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import Request
 
-from app.control.state import EmulatorState
-from app.twilio import sids
-from app.twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
+from ..twilio import sids
+from ..twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
+from .state import EmulatorState
 
 
 def parse_json_body(body: bytes) -> Any:

@@ -10,8 +10,8 @@ import fnmatch
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.control.ring import RingLog
-from app.twilio.clock import timestamp_ms
+from ..twilio.clock import timestamp_ms
+from .ring import RingLog
 
 
 @dataclass(frozen=True)

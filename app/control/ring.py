@@ -18,8 +18,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from app.control.tables import log_entry
-from app.db import Database
+from ..db import Database
+from .tables import log_entry
 
 
 class AccountEntry(Protocol):

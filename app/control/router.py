@@ -9,16 +9,18 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import Response
 
-from app import __version__
-from app.control import state
-from app.control.faults import FAULT_METHODS, Faults, FaultSpec
-from app.control.inputs import emulator_state, limit_query, parse_json_body, sid_query
-from app.control.journal import RequestJournal
-from app.deps import DatabaseDep
-from app.fixtures import FixtureError, apply_document, parse_document
-from app.twilio import sids
-from app.twilio.errors import MISSING_PARAMETER, TwilioError
-from app.twilio.responses import TwilioJSONResponse, no_content
+from .. import __version__
+from ..edge.context import RequestContext
+from ..edge.deps import DatabaseDep
+from ..fixtures import FixtureError, apply_document, parse_document
+from ..resource import Resource
+from ..twilio import sids
+from ..twilio.errors import MISSING_PARAMETER, TwilioError
+from ..twilio.responses import TwilioJSONResponse, no_content
+from . import state
+from .faults import FAULT_METHODS, Faults, FaultSpec
+from .inputs import emulator_state, limit_query, parse_json_body, sid_query
+from .journal import RequestJournal
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator control"])
 
@@ -27,7 +29,7 @@ MAX_INT32 = 2**31 - 1
 
 
 def _json_body(request: Request) -> Any:
-    return parse_json_body(request.scope["state"].get("body", b""))
+    return parse_json_body(RequestContext.of(request.scope).body)
 
 
 def _parse(model: type[Model], data: Any) -> Model:
@@ -140,3 +142,6 @@ async def list_faults(request: Request) -> Response:
 async def clear_faults(request: Request) -> Response:
     emulator_state(request).faults.clear()
     return no_content()
+
+
+RESOURCE = Resource(router)

@@ -10,18 +10,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.control.faults import FaultQueue, Faults, TableFaultQueue
-from app.control.journal import JournalEntry, RequestJournal
-from app.control.ring import TableEntries
-from app.control.tables import CONTROL_METADATA, control_database_url, upsert_into
-from app.control.tables import moment as moment_table
-from app.control.tokens import MemoryTokens, SigningTokens, TableTokens
-from app.db import Database
-from app.deliveries.log import Delivery, DeliveryLog
-from app.fixtures import NamedDocument, apply_document
-from app.settings import Settings
-from app.twilio.clock import now, pinned
-from app.twilio.errors import TwilioError
+from ..db import Database
+from ..fixtures import NamedDocument, apply_document
+from ..settings import Settings
+from ..twilio.clock import now, pinned
+from ..twilio.errors import TwilioError
+from .deliveries import Delivery, DeliveryLog
+from .faults import FaultQueue, Faults, TableFaultQueue
+from .journal import JournalEntry, RequestJournal
+from .ring import TableEntries
+from .tables import CONTROL_METADATA, control_database_url, upsert_into
+from .tables import moment as moment_table
+from .tokens import MemoryTokens, SigningTokens, TableTokens
 
 
 @dataclass
@@ -54,7 +54,7 @@ class EmulatorState:
             )
         control = Database(
             control_database_url(settings.database_url),
-            metadata=CONTROL_METADATA,
+            CONTROL_METADATA,
             durable=False,
             serialized=False,
             read_cache=False,
@@ -81,7 +81,7 @@ class EmulatorState:
             # Dated at one moment: this process's first reset, or with several processes the first reset
             # any of them made, so the dates do not depend on which process takes a reset.
             moment = now() if self.shared is None else self.shared.fixtures_moment()
-            scratch = Database("sqlite://")
+            scratch = Database("sqlite://", self.database.metadata, read_cache=False)
             scratch.create_schema()
             with pinned(moment), scratch.writing() as session:
                 for named in self.fixtures:

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from app.control.tables import signing_token, upsert_into
-from app.db import Database
+from ..db import Database
+from .tables import signing_token, upsert_into
 
 
 class SigningTokens(Protocol):

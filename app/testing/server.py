@@ -14,6 +14,9 @@ from types import TracebackType
 from urllib.error import URLError
 from urllib.request import urlopen
 
+# The installed package's import name, whatever the repository calls its folder.
+PACKAGE = (__package__ or "").rpartition(".")[0]
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -23,7 +26,8 @@ def free_port() -> int:
 
 
 class EmulatorProcess:
-    """`python -m app serve` on 127.0.0.1 and a free port, with its own SQLite file by default."""
+    """`python -m twilio_conversations_emulator serve` on 127.0.0.1 and a free port, with its own SQLite
+    file by default."""
 
     def __init__(
         self,
@@ -50,7 +54,7 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        args = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        args = [sys.executable, "-m", PACKAGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--database", self.database_url]
         if self.fixtures is not None:
             args += ["--fixtures", str(self.fixtures)]

@@ -58,6 +58,13 @@ def error_body(status: int, code: int, message: str) -> bytes:
     return json.dumps(envelope).encode()
 
 
+class NotFound(TwilioError):
+    """No such resource. Raised without HTTP in it; the handler names the requested path."""
+
+    def __init__(self) -> None:
+        super().__init__(404, NOT_FOUND, "The requested resource was not found")
+
+
 def not_found(path: str) -> TwilioError:
     """Twilio's 404 names the requested path without the `/v1` version prefix."""
     shown = path[3:] if path.startswith("/v1/") else path
@@ -98,8 +105,10 @@ def error_response(error: TwilioError) -> Response:
     )
 
 
-async def _twilio_error_handler(_: Request, exc: Exception) -> Response:
+async def _twilio_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TwilioError)
+    if isinstance(exc, NotFound):
+        return error_response(not_found(request.scope["path"]))
     return error_response(exc)
 
 

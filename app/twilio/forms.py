@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from app.twilio.errors import PAYLOAD_TOO_LARGE, TwilioError, unreadable_body
+from .errors import PAYLOAD_TOO_LARGE, TwilioError, unreadable_body
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # Far above anything a real request sends (Twilio's libraries send a handful), low enough that a body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from app.twilio import sids
+from . import sids
 
 CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"access-control-allow-origin", b"*"),

@@ -4,7 +4,7 @@ Twilio's Conversations description (twilio/twilio-oai, MIT licence) is large and
 package; `/openapi.json` needs only the implemented operations and the schemas they reference, shipped
 beside this module. Regenerate after the shared file changes (tests/test_openapi.py fails until then):
 
-    python -m app.twilio.openapi_extract ../shared/spec/twilio_conversations_v1.json
+    python -m twilio_conversations_emulator.twilio.openapi_extract ../shared/spec/twilio_conversations_v1.json
 
 The output is deterministic: sorted keys, indent 1, a final newline.
 """

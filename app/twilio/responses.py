@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from app.twilio.errors import JSON_CONTENT_TYPE
+from .errors import JSON_CONTENT_TYPE
 
 
 class TwilioJSONResponse(Response):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel
 
-from app.conversations.webhooks.rules import DEFAULT_TARGET
+from ..webhooks.rules import DEFAULT_TARGET
 
 
 class AccountWebhookConfiguration(SQLModel, table=True):

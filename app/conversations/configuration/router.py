@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.conversations.configuration.models import AccountWebhookConfiguration
-from app.conversations.configuration.service import apply_changes, changes_from_form, fetch_configuration
-from app.deps import TwilioCallDep
-from app.twilio.responses import TwilioJSONResponse
+from ...edge.deps import TwilioCallDep
+from ...resource import BadRequest, Resource
+from ...twilio.forms import FormParameters
+from ...twilio.responses import TwilioJSONResponse
+from .models import AccountWebhookConfiguration
+from .service import apply_changes, changes_from_form, fetch_configuration
 
 router = APIRouter(prefix="/v1/Configuration", tags=["ConversationsV1Webhook"])
 
@@ -42,3 +44,18 @@ async def update_webhooks(call: TwilioCallDep) -> Response:
         lambda session: apply_changes(session, call.account_sid, changes)
     )
     return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
+
+
+RESOURCE = Resource(
+    router,
+    tables=(AccountWebhookConfiguration,),
+    bad_requests={
+        "UpdateConfigurationWebhook": BadRequest(
+            "Invalid `PreWebhookUrl` (50077) or `PostWebhookUrl` (50078), a `Filters` value that is not "
+            "one of the 23 event names (50054), a `Method` other than GET or POST (50055), a `Target` "
+            "other than `webhook` or `flex` (20002); a body that is not valid form encoding or UTF-8 "
+            "(20001). An invalid request changes nothing.",
+            lambda: changes_from_form(FormParameters([("Target", "studio")])),
+        ),
+    },
+)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from app.conversations.configuration.models import AccountWebhookConfiguration, get_account_configuration
-from app.conversations.webhooks import rules
-from app.conversations.webhooks.service import WebhookChanges
-from app.twilio.forms import FormParameters
+from ...twilio.forms import FormParameters
+from ..webhooks import rules
+from ..webhooks.service import WebhookChanges
+from .models import AccountWebhookConfiguration, get_account_configuration
 
 
 def changes_from_form(form: FormParameters) -> WebhookChanges:

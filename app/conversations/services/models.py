@@ -6,6 +6,9 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from ...db import page_rows
+from ...twilio.paging import PageRequest
+
 
 class ConversationService(SQLModel, table=True):
     __tablename__ = "conversation_service"
@@ -38,26 +41,10 @@ def get_service_any_account(session: Session, sid: str) -> ConversationService |
     return session.exec(select(ConversationService).where(ConversationService.sid == sid)).first()
 
 
-def list_services_page(
-    session: Session,
-    account_sid: str,
-    size: int,
-    *,
-    after_id: int | None = None,
-    before_id: int | None = None,
-    offset: int = 0,
-) -> list[ConversationService]:
-    """Up to `size` services in creation order: after a keyset position, before one, or at an offset."""
+def list_services_page(session: Session, account_sid: str, request: PageRequest) -> list[ConversationService]:
+    """One page of the account's services in creation order (and one more when there are more)."""
     statement = select(ConversationService).where(ConversationService.account_sid == account_sid)
-    if before_id is not None:
-        statement = statement.where(col(ConversationService.id) < before_id)
-        rows = list(session.exec(statement.order_by(col(ConversationService.id).desc()).limit(size)))
-        return rows[::-1]
-    if after_id is not None:
-        statement = statement.where(col(ConversationService.id) > after_id)
-    else:
-        statement = statement.offset(offset)
-    return list(session.exec(statement.order_by(col(ConversationService.id)).limit(size)))
+    return page_rows(session, statement, col(ConversationService.id), request)
 
 
 def count_services(session: Session, account_sid: str | None = None) -> int:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.conversations.services import service as rules
-from app.conversations.services.models import ConversationService
-from app.deps import TwilioCallDep
-from app.twilio import sids
-from app.twilio.clock import iso8601
-from app.twilio.responses import TwilioJSONResponse, no_content
+from ...edge.deps import TwilioCallDep, sid_in_path
+from ...resource import BadRequest, Resource
+from ...twilio import paging, sids
+from ...twilio.clock import iso8601
+from ...twilio.responses import TwilioJSONResponse, no_content
+from . import service as rules
+from .models import ConversationService
 
 router = APIRouter(prefix="/v1/Services", tags=["ConversationsV1Service"])
+
+ServiceSid = Annotated[str, sid_in_path("Sid", sids.SERVICE)]
 
 LINKS = {
     "conversations": "Conversations",
@@ -54,50 +56,46 @@ async def create_service(call: TwilioCallDep) -> Response:
 
 @router.get("", operation_id="ListService")
 async def list_services(call: TwilioCallDep) -> Response:
-    query = call.request.query_params
-    page_request = rules.checked_page_request(
-        query.get("PageSize"), query.get("Page"), query.get("PageToken")
-    )
+    request = paging.page_request(call.query, rules.PAGES)
     with call.database.reading() as session:
-        page = rules.list_page(session, call.account_sid, page_request)
-    list_url = f"{call.page_base_url}/v1/Services"
-
-    def page_url(number: int, token: str | None) -> str:
-        params: dict[str, str | int] = {"PageSize": page_request.size, "Page": number}
-        if token:
-            params["PageToken"] = token
-        return f"{list_url}?{urlencode(params)}"
-
-    next_token = rules.next_token(page)
-    previous_token = rules.previous_token(page)
-    number = page_request.number
-    meta = {
-        "page": number,
-        "page_size": page_request.size,
-        "first_page_url": page_url(0, None),
-        "previous_page_url": (
-            page_url(number - 1 if number > 0 else 0, previous_token)
-            if previous_token or number > 0
-            else None
-        ),
-        "url": page_url(number, page_request.token),
-        "next_page_url": page_url(number + 1, next_token) if next_token else None,
-        "key": "services",
-    }
-    services = [service_json(service, call.resource_base_url) for service in page.services]
-    return TwilioJSONResponse({"services": services, "meta": meta})
+        page = rules.list_page(session, call.account_sid, request)
+    return TwilioJSONResponse(
+        paging.listing(
+            "services",
+            f"{call.page_base_url}/v1/Services",
+            request,
+            page,
+            lambda service: service_json(service, call.resource_base_url),
+        )
+    )
 
 
 @router.get("/{Sid}", operation_id="FetchService")
-async def fetch_service(call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, "Sid")
+async def fetch_service(call: TwilioCallDep, sid: ServiceSid) -> Response:
     with call.database.reading() as session:
-        service = rules.fetch_service(session, call.account_sid, sid, call.path)
+        service = rules.fetch_service(session, call.account_sid, sid)
     return TwilioJSONResponse(service_json(service, call.resource_base_url))
 
 
 @router.delete("/{Sid}", operation_id="DeleteService", status_code=204)
-async def delete_service(call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, "Sid")
-    await call.database.write(lambda session: rules.delete_service(session, call.account_sid, sid, call.path))
+async def delete_service(call: TwilioCallDep, sid: ServiceSid) -> Response:
+    await call.database.write(lambda session: rules.delete_service(session, call.account_sid, sid))
     return no_content()
+
+
+RESOURCE = Resource(
+    router,
+    tables=(ConversationService,),
+    bad_requests={
+        "CreateService": BadRequest(
+            "`FriendlyName` missing or empty (20001) or longer than 256 characters (20002); "
+            "a body that is not valid form encoding or UTF-8 (20001).",
+            lambda: rules.checked_friendly_name(None),
+        ),
+        "ListService": BadRequest(
+            "`PageSize` not an integer from 1 to 1000, `Page` not a non-negative integer, or a "
+            "`PageToken` this server did not issue (20002).",
+            lambda: paging.page_request({"PageSize": "0"}, rules.PAGES),
+        ),
+    },
+)

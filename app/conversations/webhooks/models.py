@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, String, exists, insert, literal, update
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
-from app.conversations.services.models import ConversationService
+from ..services.models import ConversationService
 
 
 class ServiceWebhookConfiguration(SQLModel, table=True):
@@ -62,14 +62,3 @@ def write_configuration(
         values_row = select(*(literal(row[name], table.c[name].type) for name in columns)).where(owned)
         updated = session.execute(insert(table).from_select(columns, values_row).returning(*table.c)).first()
     return None if updated is None else ServiceWebhookConfiguration(**updated._mapping)
-
-
-def delete_configurations(
-    session: Session, account_sid: str | None, chat_service_sid: str | None = None
-) -> None:
-    statement = delete(ServiceWebhookConfiguration)
-    if account_sid is not None:
-        statement = statement.where(col(ServiceWebhookConfiguration.account_sid) == account_sid)
-    if chat_service_sid is not None:
-        statement = statement.where(col(ServiceWebhookConfiguration.chat_service_sid) == chat_service_sid)
-    session.exec(statement)

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.conversations.webhooks.models import ServiceWebhookConfiguration
-from app.conversations.webhooks.service import WebhookChanges, apply_changes, fetch_configuration
-from app.deps import TwilioCallDep
-from app.twilio import sids
-from app.twilio.responses import TwilioJSONResponse
+from ...edge.deps import ServiceSid, TwilioCallDep
+from ...resource import BadRequest, Resource
+from ...twilio.responses import TwilioJSONResponse
+from .models import ServiceWebhookConfiguration
+from .rules import checked_method
+from .service import WebhookChanges, apply_changes, fetch_configuration
 
 router = APIRouter(prefix="/v1/Services/{ChatServiceSid}/Configuration", tags=["ConversationsV1Webhook"])
 
@@ -30,18 +31,30 @@ def configuration_json(configuration: ServiceWebhookConfiguration, base_url: str
 
 
 @router.get("/Webhooks", operation_id="FetchServiceWebhookConfiguration")
-async def fetch_webhooks(call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, "ChatServiceSid")
-    configuration = fetch_configuration(call.database, call.account_sid, sid, call.path)
+async def fetch_webhooks(call: TwilioCallDep, sid: ServiceSid) -> Response:
+    configuration = fetch_configuration(call.database, call.account_sid, sid)
     return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
 
 
 @router.post("/Webhooks", operation_id="UpdateServiceWebhookConfiguration")
-async def update_webhooks(call: TwilioCallDep) -> Response:
-    sid = call.path_sid(sids.SERVICE, "ChatServiceSid")
+async def update_webhooks(call: TwilioCallDep, sid: ServiceSid) -> Response:
     # Validate every parameter before touching storage: an invalid request changes nothing.
     changes = WebhookChanges.from_form(call.form())
     configuration = await call.database.write(
-        lambda session: apply_changes(session, call.account_sid, sid, changes, call.path)
+        lambda session: apply_changes(session, call.account_sid, sid, changes)
     )
     return TwilioJSONResponse(configuration_json(configuration, call.resource_base_url))
+
+
+RESOURCE = Resource(
+    router,
+    tables=(ServiceWebhookConfiguration,),
+    bad_requests={
+        "UpdateServiceWebhookConfiguration": BadRequest(
+            "Invalid `PreWebhookUrl` (50077) or `PostWebhookUrl` (50078), a `Filters` value that is not "
+            "one of the 20 event names (50054), a `Method` other than GET or POST (50055); a body that is "
+            "not valid form encoding or UTF-8 (20001). An invalid request changes nothing.",
+            lambda: checked_method("PUT"),
+        ),
+    },
+)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from app.twilio.errors import INVALID_PARAMETER, TwilioError
+from ...twilio.errors import INVALID_PARAMETER, TwilioError
 
 INVALID_FILTER = 50054
 INVALID_METHOD = 50055

@@ -7,16 +7,16 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.conversations.services.models import service_exists
-from app.conversations.webhooks import rules
-from app.conversations.webhooks.models import (
+from ...db import Database
+from ...twilio.errors import NotFound
+from ...twilio.forms import FormParameters
+from ..services.models import service_exists
+from . import rules
+from .models import (
     ServiceWebhookConfiguration,
     get_configuration,
     write_configuration,
 )
-from app.db import Database
-from app.twilio.errors import not_found
-from app.twilio.forms import FormParameters
 
 FIELDS = ("pre_webhook_url", "post_webhook_url", "filters", "method")
 
@@ -85,7 +85,7 @@ def _stored_configuration(
 
 
 def fetch_configuration(
-    database: Database, account_sid: str, chat_service_sid: str, path: str
+    database: Database, account_sid: str, chat_service_sid: str
 ) -> ServiceWebhookConfiguration:
     """The service's configuration; a service never configured has every setting null.
 
@@ -96,20 +96,20 @@ def fetch_configuration(
         lambda session: _stored_configuration(session, account_sid, chat_service_sid),
     )
     if configuration is None:
-        raise not_found(path)
+        raise NotFound
     return configuration
 
 
 def apply_changes(
-    session: Session, account_sid: str, chat_service_sid: str, changes: WebhookChanges, path: str
+    session: Session, account_sid: str, chat_service_sid: str, changes: WebhookChanges
 ) -> ServiceWebhookConfiguration:
     """Write the named fields; the caller's transaction makes it all-or-nothing."""
     if not changes.values:
         configuration = _stored_configuration(session, account_sid, chat_service_sid)
         if configuration is None:
-            raise not_found(path)
+            raise NotFound
         return configuration
     written = write_configuration(session, account_sid, chat_service_sid, changes.values)
     if written is None:
-        raise not_found(path)
+        raise NotFound
     return written

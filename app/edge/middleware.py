@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.control.admin import check_admin_token, needs_admin_token
-from app.control.journal import JournalEntry, RequestJournal
-from app.db import Database
-from app.twilio import sids
-from app.twilio.auth import authenticate, looks_like_username, parse_basic
-from app.twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error, not_found
-from app.twilio.forms import ClientDisconnected, FormParameters, parse_form, read_body
-from app.twilio.headers import new_request_id, response_headers
+from ..control.admin import check_admin_token, needs_admin_token
+from ..control.journal import JournalEntry, RequestJournal
+from ..db import Database
+from ..twilio import sids
+from ..twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error, not_found
+from ..twilio.forms import ClientDisconnected, read_body
+from ..twilio.headers import new_request_id, response_headers
+from .auth import authenticate, looks_like_username, parse_basic
+from .context import RequestContext
 
 TWILIO_API_PREFIX = "/v1"
 
@@ -36,7 +36,7 @@ class RequestRecorder(Protocol):
     async def record_request(self, entry: JournalEntry | None, signer: tuple[str, str] | None) -> None: ...
 
 
-logger = logging.getLogger("app.errors")
+logger = logging.getLogger(__name__)
 
 
 def is_twilio_api(path: str) -> bool:
@@ -68,8 +68,7 @@ class TwilioEdgeMiddleware:
         started = time.perf_counter()
         request_id = new_request_id()
         self.in_flight += 1
-        state: MutableMapping[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        context = RequestContext.open(scope, request_id)
 
         response_status: int | None = None
         twilio_api = is_twilio_api(scope["path"])
@@ -82,13 +81,13 @@ class TwilioEdgeMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             elif twilio_api and response_status is not None and not message.get("more_body", False):
                 try:
-                    await self._record(scope, state, response_status, time.perf_counter() - started)
+                    await self._record(scope, context, response_status, time.perf_counter() - started)
                 except Exception:  # a journal that cannot be written must not cost the answer
                     logger.exception("cannot record %s %s in the journal", scope["method"], scope["path"])
             await send(message)
 
         try:
-            await self._handle(scope, receive, send_with_headers, state)
+            await self._handle(scope, receive, send_with_headers, context)
         except Exception:
             # Anything unexpected: the detail goes to the log, the client gets the envelope, the server
             # keeps serving. Handled here rather than by Starlette so the response keeps Twilio's headers.
@@ -98,9 +97,7 @@ class TwilioEdgeMiddleware:
         finally:
             self.in_flight -= 1
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, state: MutableMapping[str, Any]
-    ) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, context: RequestContext) -> None:
         headers: dict[str, str] = {}
         authorizations: list[str] = []
         for raw_name, raw_value in scope.get("headers", []):
@@ -116,22 +113,22 @@ class TwilioEdgeMiddleware:
             return
         try:
             body = await read_body(headers, receive, self.max_body_bytes)
-            state["body"] = body
-            state["content_type"] = headers.get("content-type")
+            context.body = body
+            context.content_type = headers.get("content-type")
             path = scope["path"]
             if is_twilio_api(path):
                 credentials = parse_basic(authorization)
                 # Only a SID-shaped username is recorded: a token typed into the wrong field is not.
                 username = credentials[0] if credentials else None
-                state["username"] = username if username and looks_like_username(username) else None
+                context.username = username if username and looks_like_username(username) else None
                 self.database.refresh_cache()
-                state["account_sid"] = account_sid = await authenticate(
+                context.account_sid = account_sid = await authenticate(
                     self.database, self.strict_auth, credentials
                 )
                 # Remembered as the answer goes: the token deliveries are signed with in permissive
                 # mode. Strict mode signs with the stored token, which every account it lets in has.
                 if not self.strict_auth and credentials and sids.is_sid(credentials[0], sids.ACCOUNT):
-                    state["signer"] = (account_sid, credentials[1])
+                    context.signer = (account_sid, credentials[1])
                 if b"%2f" in scope.get("raw_path", b"").lower():
                     # An encoded slash is part of a path segment (a SID), never a separator: no Twilio
                     # resource has one, however the decoded path would route.
@@ -145,31 +142,23 @@ class TwilioEdgeMiddleware:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _record(
-        self, scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float
-    ) -> None:
-        entry = self._journal_entry(scope, state, status, seconds) if self.recorder.journal.enabled else None
-        await self.recorder.record_request(entry, state.get("signer"))
+    async def _record(self, scope: Scope, context: RequestContext, status: int, seconds: float) -> None:
+        entry = (
+            self._journal_entry(scope, context, status, seconds) if self.recorder.journal.enabled else None
+        )
+        await self.recorder.record_request(entry, context.signer)
 
     @staticmethod
-    def _journal_entry(
-        scope: Scope, state: MutableMapping[str, Any], status: int, seconds: float
-    ) -> JournalEntry:
-        form: FormParameters | None = state.get("form")
-        if form is None:
-            try:
-                form = parse_form(state.get("content_type"), state.get("body", b""))
-            except TwilioError:
-                form = FormParameters([])
+    def _journal_entry(scope: Scope, context: RequestContext, status: int, seconds: float) -> JournalEntry:
         return JournalEntry(
             time=time.time(),
-            request_id=state["request_id"],
+            request_id=context.request_id,
             method=scope["method"],
             path=scope["path"],
             query=scope.get("query_string", b"").decode("latin-1"),
-            params=[[name, value] for name, value in form.pairs],
-            account_sid=state.get("account_sid"),
-            username=state.get("username"),
+            params=[[name, value] for name, value in context.recorded_form().pairs],
+            account_sid=context.account_sid,
+            username=context.username,
             status=status,
             duration_ms=round(seconds * 1000, 3),
         )

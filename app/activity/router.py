@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.control.inputs import emulator_state, limit_query, sid_query
-from app.deliveries.events import load_setup, parse_event_request, simulate
-from app.deps import DatabaseDep, SettingsDep
-from app.twilio import sids
-from app.twilio.responses import TwilioJSONResponse, no_content
+from ..control.inputs import emulator_state, limit_query, sid_query
+from ..edge.deps import DatabaseDep, SettingsDep
+from ..resource import Resource
+from ..twilio import sids
+from ..twilio.responses import TwilioJSONResponse, no_content
+from .events import load_setup, parse_event_request, simulate
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator webhooks"])
 
@@ -40,3 +41,6 @@ async def list_deliveries(request: Request) -> Response:
 async def clear_deliveries(request: Request) -> Response:
     emulator_state(request).deliveries.clear(sid_query(request, "account_sid", sids.ACCOUNT))
     return no_content()
+
+
+RESOURCE = Resource(router)

@@ -17,9 +17,9 @@ if TYPE_CHECKING:  # httpx is imported on first delivery: it would add ~0.1 s to
     import httpx
 
 
-from app.deliveries.log import Delivery
-from app.twilio.clock import timestamp_ms
-from app.twilio.signing import signature
+from ..control.deliveries import Delivery
+from ..twilio.clock import timestamp_ms
+from ..twilio.signing import signature
 
 USER_AGENT = "TwilioProxy/1.1"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"

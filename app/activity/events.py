@@ -14,17 +14,17 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.accounts.models import get_account
-from app.control.inputs import parse_json_body
-from app.control.tokens import SigningTokens
-from app.conversations.configuration.models import get_account_configuration
-from app.conversations.services.models import get_service
-from app.conversations.webhooks.models import get_configuration
-from app.deliveries.log import Delivery, DeliveryLog
-from app.deliveries.sender import HookCall, new_client, send
-from app.twilio import sids
-from app.twilio.clock import timestamp_ms
-from app.twilio.errors import MISSING_PARAMETER, TwilioError, not_found
+from ..accounts.models import get_account
+from ..control.deliveries import Delivery, DeliveryLog
+from ..control.inputs import parse_json_body
+from ..control.tokens import SigningTokens
+from ..conversations.configuration.models import get_account_configuration
+from ..conversations.services.models import get_service
+from ..conversations.webhooks.models import get_configuration
+from ..twilio import sids
+from ..twilio.clock import timestamp_ms
+from ..twilio.errors import MISSING_PARAMETER, TwilioError, not_found
+from .sender import HookCall, new_client, send
 
 PUBLISHED = "published"
 MODIFIED = "modified"

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from app.accounts.models import ensure_account, get_account, get_api_key
-from app.db import CREDENTIALS, Database
-from app.twilio import sids
-from app.twilio.errors import unauthenticated
+from ..accounts.models import ensure_account, get_account, get_api_key
+from ..db import CREDENTIALS, Database
+from ..twilio import sids
+from ..twilio.errors import unauthenticated
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:

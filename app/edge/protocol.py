@@ -12,8 +12,8 @@ import sys
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.twilio.errors import METHOD_NOT_ALLOWED, TwilioError, unreadable_body
-from app.twilio.headers import new_request_id, response_headers
+from ..twilio.errors import METHOD_NOT_ALLOWED, TwilioError, unreadable_body
+from ..twilio.headers import new_request_id, response_headers
 
 
 def parser_error_response(error: BaseException | None) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.control.ring import RingLog
+from .ring import RingLog
 
 
 @dataclass(frozen=True)

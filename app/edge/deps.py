@@ -1,18 +1,21 @@
-"""Typed dependencies, so a route's signature says what it needs."""
+"""Typed dependencies, so a route's signature says what it needs.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI reads the path parameters that `sid_in_path`
+declares from annotations evaluated where the dependency is made.
+"""
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
-from app.db import Database
-from app.settings import Settings
-from app.twilio import sids
-from app.twilio.errors import not_found, unauthenticated
-from app.twilio.forms import FormParameters, parse_form
+from ..db import Database
+from ..settings import Settings
+from ..twilio import sids
+from ..twilio.errors import NotFound, unauthenticated
+from ..twilio.forms import FormParameters
+from .context import RequestContext
 
 
 async def get_database(request: Request) -> Database:
@@ -31,14 +34,10 @@ class TwilioCall:
     of five on the hot path, and the route's signature still says what it gets."""
 
     request: Request
+    context: RequestContext
     account_sid: str
     database: Database
     settings: Settings
-
-    @property
-    def path(self) -> str:
-        path: str = self.request.scope["path"]
-        return path
 
     @property
     def resource_base_url(self) -> str:
@@ -52,24 +51,13 @@ class TwilioCall:
             return self.settings.public_base_url
         return f"{self.request.url.scheme}://{self.request.url.netloc}"
 
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters; a repeated one counts once, its last value."""
+        return dict(self.request.query_params)
+
     def form(self) -> FormParameters:
-        state = self.request.scope["state"]
-        form = parse_form(state.get("content_type"), state.get("body", b""))
-        state["form"] = form  # the journal records these parameters without parsing them again
-        return form
-
-    def path_sid(self, prefix: str, parameter: str) -> str:
-        """The SID in the route's path parameter `parameter`; a malformed one is answered like an unknown
-        one, 404.
-
-        Read here rather than declared in the route's signature: for a declared parameter FastAPI builds a
-        pydantic validator, which for a plain `str` checks nothing, and imports `pydantic.v1` (~35 ms of
-        start-up) to ask whether its type is a pydantic v1 model.
-        """
-        sid: str = self.request.path_params[parameter]
-        if not sids.is_sid(sid, prefix):
-            raise not_found(self.path)
-        return sid
+        return self.context.form()
 
 
 async def twilio_call(request: Request) -> TwilioCall:
@@ -77,8 +65,8 @@ async def twilio_call(request: Request) -> TwilioCall:
 
     Faults apply here: after authentication and routing, before the resource's own validation.
     """
-    state = request.scope["state"]
-    account_sid: str | None = state.get("account_sid")
+    context = RequestContext.of(request.scope)
+    account_sid = context.account_sid
     if account_sid is None:
         raise unauthenticated()
     app_state = request.app.state
@@ -89,9 +77,22 @@ async def twilio_call(request: Request) -> TwilioCall:
         error = fault.error()
         if error is not None:
             raise error
-    return TwilioCall(request, account_sid, app_state.database, app_state.settings)
+    return TwilioCall(request, context, account_sid, app_state.database, app_state.settings)
+
+
+def sid_in_path(name: str, prefix: str) -> Any:
+    """A path parameter that must be a SID of this kind: a malformed one is answered as an unknown one,
+    404."""
+
+    def checked(value: Annotated[str, Path(alias=name)]) -> str:
+        if not sids.is_sid(value, prefix):
+            raise NotFound
+        return value
+
+    return Depends(checked)
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TwilioCallDep = Annotated[TwilioCall, Depends(twilio_call)]
+ServiceSid = Annotated[str, sid_in_path("ChatServiceSid", sids.SERVICE)]

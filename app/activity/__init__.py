@@ -1,0 +1,1 @@
+"""What an action fires: the configuration that applies, its hooks, signed deliveries."""

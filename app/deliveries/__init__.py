@@ -1,1 +1,0 @@
-"""Webhook deliveries: simulated Conversations actions fire the configured hooks (contract §7)."""

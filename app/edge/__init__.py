@@ -1,0 +1,1 @@
+"""The server's edge: middleware, the HTTP protocol, authentication and the typed request context."""
