@@ -1,4 +1,4 @@
-"""Fixture documents: reading them, checking them, and applying them (contract §8).
+"""Fixture documents: reading them, checking them, and applying them (README: "Fixtures").
 
 Applying is idempotent: it creates what is missing and sets what the document names, never deletes, and
 refuses the whole document, naming the entry, if any entry breaks a rule.

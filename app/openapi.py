@@ -97,7 +97,7 @@ def _header(description: str, schema_type: str = "string") -> dict[str, Any]:
 def _twilio_errors(
     operation_id: str, path: str, method: str, max_body_bytes: int, bad_requests: dict[str, BadRequest]
 ) -> dict[str, Any]:
-    """The error responses one Twilio operation can answer, in the contract's order of checks."""
+    """The error responses one Twilio operation can answer, in the order the server checks them."""
     errors: dict[str, Any] = {}
     if method == "post":
         errors["413"] = _error(

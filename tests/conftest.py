@@ -34,7 +34,7 @@ DEMO_KEY = "SK00000000000000000000000000000000"
 DEMO_KEY_SECRET = "demo-api-key-secret"
 DEMO_SERVICE = "IS00000000000000000000000000000000"
 
-# The 20 event names a service's Filters may hold (contract §1), written out here rather than taken
+# The 20 event names a service's Filters may hold (webhook configuration), written out here rather than taken
 # from the app, so a wrong list in the app fails the tests.
 SERVICE_EVENTS = [
     "onMessageAdd",

@@ -1,4 +1,4 @@
-"""Contract §3: HTTP Basic auth with account SIDs or API keys, permissive and strict modes."""
+"""Authentication: HTTP Basic auth with account SIDs or API keys, permissive and strict modes."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 One table, one test. Every case is written to a socket exactly as listed (no client library rewrites the
 bytes), and every case checks four things: the status, the Twilio envelope and code when there is a body
-(contract §4), that the database is row-for-row what it was (`Server.snapshot()`), and that the server
+(errors), that the database is row-for-row what it was (`Server.snapshot()`), and that the server
 still answers a normal GET afterwards. `docs/bad-input-catalogue.md` is generated from the same table:
 
     .venv/bin/python -m tests.test_bad_input_catalogue          # rewrite the document
@@ -202,7 +202,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         (b"Content-Type: application/x-www-form-urlencoded; charset=utf-16",),
         UTF16_BODY,
         code=20001,
-        note="the charset parameter is not honoured: form bodies are UTF-8 (contract §4)",
+        note="the charset parameter is not honoured: form bodies are UTF-8 (errors)",
     ),
     BadInput(
         "latin1-body-with-declared-charset",
@@ -233,8 +233,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         (FORM,),
         b"\xef\xbb\xbfMethod=PUT",
         status=200,
-        note="debatable: the key becomes U+FEFF 'Method', an unknown parameter, ignored (contract §1); "
-        "a silent no-op",
+        note="debatable: the key becomes U+FEFF 'Method', an unknown parameter, ignored; a silent no-op",
     ),
     BadInput(
         "percent-encoded-nul-in-key",
@@ -244,7 +243,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         (FORM,),
         b"Me%00thod=PUT",
         status=200,
-        note="an unknown parameter, ignored (contract §1)",
+        note="an unknown parameter, ignored (webhook configuration)",
     ),
     BadInput(
         "invalid-percent-escape-in-value",
@@ -535,8 +534,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         SERVICE + b"%2FConfiguration%2FWebhooks",
         status=404,
         code=20404,
-        note="one path segment 'IS…/Configuration/Webhooks' (RFC 3986 §2.2): a malformed SID, 404 "
-        "(contract §4)",
+        note="one path segment 'IS…/Configuration/Webhooks' (RFC 3986 §2.2): a malformed SID, 404 (errors)",
     ),
     BadInput(
         "raw-non-ascii-bytes-in-the-path",
@@ -703,7 +701,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         status=401,
         code=20003,
         auth=False,
-        note="two credentials are malformed credentials (contract §3), whichever comes last",
+        note="two credentials are malformed credentials (authentication), whichever comes last",
     ),
     # --- content types ------------------------------------------------------------------------------
     BadInput(
@@ -713,7 +711,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         WEBHOOKS,
         (b"Content-Type: multipart/form-data",),
         status=200,
-        note="another content type carries no parameters: a no-op update (contract §1)",
+        note="another content type carries no parameters: a no-op update (webhook configuration)",
     ),
     BadInput(
         "multipart-without-boundary-with-a-form-body",
@@ -723,7 +721,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         (b"Content-Type: multipart/form-data",),
         b"Method=PUT",
         status=200,
-        note="a no-op update (contract §1)",
+        note="a no-op update (webhook configuration)",
     ),
     BadInput(
         "multipart-without-boundary-to-create-a-service",
@@ -984,7 +982,7 @@ def render() -> str:
         "",
         "Each request is sent to a server with the shipped fixtures, with `Host: 127.0.0.1` and the demo",
         "account's Basic credentials unless the row says otherwise, and a `Content-Length` for its body.",
-        "Every case also checks that an error answer is Twilio's envelope with that code (contract §4), that",
+        "Every case also checks that an error answer is Twilio's envelope with that code (errors), that",
         "the database is row-for-row unchanged, and that the server answers a normal GET afterwards.",
         f"`{{WEBHOOKS}}` stands for `{WEBHOOKS.decode()}`,",
         f"`{{SERVICE}}` for `{SERVICE.decode()}`.",

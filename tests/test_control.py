@@ -1,4 +1,4 @@
-"""Contract §8 (health, reset, start-up fixtures) and §9 (settings and the CLI)."""
+"""Health, reset, start-up fixtures and settings and the CLI."""
 
 from __future__ import annotations
 

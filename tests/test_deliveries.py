@@ -1,4 +1,4 @@
-"""Contract §7 and §8: simulated actions (`/_emulator/events`) deliver signed webhooks to a real receiver.
+"""Webhook deliveries: simulated actions (`/_emulator/events`) deliver signed webhooks to a receiver.
 
 The receiver is a small threaded HTTP server on 127.0.0.1 that records every request and answers as a test
 tells it to, per path: a status, a body, and a delay. Every delivery it records is checked with Twilio's

@@ -1,4 +1,4 @@
-"""Contract §4 (the error envelope on every route) and §5 (headers on every response)."""
+"""The error envelope on every route and headers on every response."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract §8 for test suites: the request journal, injected faults, fixtures at run time, admin token."""
+"""The control API: the request journal, injected faults, fixtures at run time, admin token."""
 
 from __future__ import annotations
 

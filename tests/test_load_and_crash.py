@@ -62,7 +62,7 @@ class Write:
         return {
             "pre_webhook_url": f"https://pre.example/w/{self.number}",
             "post_webhook_url": f"https://post.example/w/{self.number}",
-            # Duplicates are dropped, order kept (contract §1).
+            # Duplicates are dropped, order kept (webhook configuration).
             "filters": list(dict.fromkeys(self.filters())),
             "method": self.method(),
         }

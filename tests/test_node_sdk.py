@@ -1,4 +1,4 @@
-"""The official `twilio` Node library (6.3.1) against the real emulator (contract §1-§4, §6).
+"""The official `twilio` Node library (6.3.1) against the real emulator.
 
 `tests/node/run_calls.js` runs a batch of calls in one Node process, each through the library with
 `client.conversations.baseUrl` pointed at the emulator, and prints what the library returned or raised and
@@ -103,7 +103,7 @@ def run_node(
     auto_retry: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run the steps in one Node process; one result per step."""
-    # No TWILIO_* from the caller's environment: a region or edge would rewrite the host (§6).
+    # No TWILIO_* from the caller's environment: a region or edge would rewrite the host (clients).
     env = {name: value for name, value in os.environ.items() if not name.startswith("TWILIO_")}
     env.update(EMULATOR_BASE_URL=server.base_url, TWILIO_USERNAME=username, TWILIO_PASSWORD=password)
     if account is not None:
@@ -261,7 +261,7 @@ def test_null_clears_urls_and_method(node: str, emulator: Server, api: httpx.Cli
         "url": f"{TWILIO_BASE}/v1/Services/{service}/Configuration/Webhooks",
     }
     assert value(results[0]) == configured
-    # The Node library sends null as an empty value; the emulator clears the field (§1).
+    # The Node library sends null as an empty value; the emulator clears the field (webhook configuration).
     assert only_request(results[1])["body"] == "PreWebhookUrl=&Method="
     cleared = {**configured, "preWebhookUrl": None, "method": None}
     assert value(results[1]) == cleared
@@ -273,7 +273,7 @@ def test_null_clears_urls_and_method(node: str, emulator: Server, api: httpx.Cli
 
 
 def test_empty_filters_list_sends_no_parameters_and_changes_nothing(node: str, emulator: Server) -> None:
-    """The Node library (qs) drops an empty array: the POST body is empty, a no-op update (§1)."""
+    """The Node library (qs) drops an empty array: the POST body is empty, a no-op update."""
     before = emulator.snapshot()
 
     results = run_node(

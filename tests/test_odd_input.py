@@ -1,6 +1,6 @@
 """Hostile and malformed requests: each is answered with Twilio's envelope, changes nothing, breaks nothing.
 
-Every case checks four things: the status and Twilio code (contract §4), that the answer is never a 500 nor
+Every case checks four things: the status and Twilio code (errors), that the answer is never a 500 nor
 FastAPI's `{"detail": ...}`, that the database file is row-for-row what it was (`Server.snapshot()`), and
 that the server still answers a normal request afterwards.
 """
@@ -136,7 +136,7 @@ def test_body_size_is_checked_before_credentials(emulator: Server, baseline: Bas
 
 
 def test_body_of_exactly_the_limit_is_read(api: httpx.Client, emulator: Server) -> None:
-    # One unknown parameter filling the limit to the byte: read, and ignored as unknown (contract §1).
+    # One unknown parameter filling the limit to the byte: read, and ignored as unknown.
     body = b"Method=get&Padding=" + b"a" * (1024 * 1024 - len(b"Method=get&Padding="))
     assert len(body) == 1024 * 1024
     answer = api.post(DEMO_PATH, content=body, headers=FORM)

@@ -207,7 +207,7 @@ def test_kill_9_in_the_middle_of_writes_loses_nothing_acknowledged(tmp_path: Pat
 
 
 def test_restart_with_the_same_fixtures_changes_nothing(tmp_path: Path) -> None:
-    """Applying a document is idempotent (§8): re-applying the shipped fixture unchanged changes no row."""
+    """Applying a document is idempotent: re-applying the shipped fixture unchanged changes no row."""
     first = start_server(tmp_path)
     try:
         with first.client() as client:
@@ -228,7 +228,7 @@ def test_restart_with_the_same_fixtures_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_restart_reapplies_what_the_shipped_fixture_names(tmp_path: Path) -> None:
-    """The demo fixture names all four settings of the demo service: a restart sets them back (§8)."""
+    """The demo fixture names all four settings of the demo service: a restart sets them back."""
     first = start_server(tmp_path)
     try:
         with first.client() as client:

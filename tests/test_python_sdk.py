@@ -1,4 +1,4 @@
-"""The official `twilio` Python library (twilio-python 9.x) against the real emulator (contract §1-§4, §6).
+"""The official `twilio` Python library (twilio-python 9.x) against the real emulator.
 
 Every client is pointed at the emulator as §6 says (`client.conversations.base_url = ...`, no region or
 edge) and records each request it puts on the wire, so a test can check both what the library sent and
@@ -109,7 +109,7 @@ class Sdk:
 
 @pytest.fixture(autouse=True)
 def _no_region_or_edge(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With a region or edge the library rewrites the emulator's host (contract §6)."""
+    """With a region or edge the library rewrites the emulator's host (clients)."""
     for name in ("TWILIO_REGION", "TWILIO_EDGE"):
         monkeypatch.delenv(name, raising=False)
 
@@ -152,7 +152,7 @@ def expect_rest_error(call: Callable[[], object], status: int, code: int, prefix
     return error
 
 
-# --- Pointing the library at the emulator (§6) ---
+# --- Pointing the library at the emulator (clients) ---
 
 
 def test_the_client_talks_to_the_emulator_with_basic_auth(sdk: Sdk) -> None:
@@ -169,7 +169,7 @@ def test_the_client_talks_to_the_emulator_with_basic_auth(sdk: Sdk) -> None:
     assert sent.headers["Authorization"] == answer.headers["Authorization"]
 
 
-# --- Fetch (§1) ---
+# --- Fetch (webhook configuration) ---
 
 
 def test_fetch_the_demo_services_configuration(sdk: Sdk) -> None:
@@ -209,7 +209,7 @@ def test_fetch_a_service_never_configured_has_null_settings(sdk: Sdk, api: httpx
     assert sdk.server.snapshot() == before
 
 
-# --- Update (§1) ---
+# --- Update (webhook configuration) ---
 
 
 def test_update_filters_urls_and_lower_case_method(sdk: Sdk) -> None:
@@ -313,7 +313,7 @@ def test_update_accepts_urls_of_exactly_2048_characters(sdk: Sdk) -> None:
 
 
 def test_update_with_empty_filters_sends_an_empty_chunked_body_and_changes_nothing(sdk: Sdk) -> None:
-    """twilio-python drops an empty list: the POST has no parameters, so it is a no-op (§1)."""
+    """twilio-python drops an empty list: the POST has no parameters, so it is a no-op."""
     before = sdk.server.snapshot()
 
     updated = sdk.webhooks(DEMO_SERVICE).update(filters=[])
@@ -344,7 +344,7 @@ def test_update_with_empty_filters_on_a_service_never_configured(sdk: Sdk, api: 
     assert sdk.server.snapshot() == before
 
 
-# --- Errors (§4, §6): TwilioRestException, and nothing changed ---
+# --- Errors (errors, clients): TwilioRestException, and nothing changed ---
 
 
 @pytest.mark.parametrize(
@@ -434,7 +434,7 @@ def test_another_accounts_service_is_404(sdk: Sdk) -> None:
     assert sdk.server.snapshot() == before
 
 
-# --- Authentication (§3) ---
+# --- Authentication (authentication) ---
 
 
 def test_api_key_authenticates_as_its_account(emulator: Server) -> None:
@@ -447,7 +447,7 @@ def test_api_key_authenticates_as_its_account(emulator: Server) -> None:
     assert attributes(fetched) == DEMO_WEBHOOKS
     assert attributes(updated) == {**DEMO_WEBHOOKS, "method": "GET"}
     assert created.account_sid == DEMO_ACCOUNT
-    # The key, not the account, is what went on the wire (§6).
+    # The key, not the account, is what went on the wire (clients).
     expected = requests.Request("GET", "http://x", auth=(DEMO_KEY, DEMO_KEY_SECRET)).prepare()
     assert {sent.headers["Authorization"] for sent in keyed.sent} == {expected.headers["Authorization"]}
     # The service belongs to the key's account: the account's own credentials see it.
@@ -512,7 +512,7 @@ def test_strict_mode_accepts_the_known_token_and_key(strict: Server) -> None:
     }
 
 
-# --- Services: create, list with paging, fetch, delete (§2) ---
+# --- Services: create, list with paging, fetch, delete (services) ---
 
 
 def check_service(instance: Any, friendly_name: str) -> None:

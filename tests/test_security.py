@@ -2,9 +2,9 @@
 
 - The `Authorization` header is fuzzed with hypothesis against a strict-mode server: encodings, empty
   parts, very long values, non-ASCII, near-miss tokens, case changes, whitespace, extra colons, repeated
-  headers. The answer is 401 unless the credentials are exactly right (contract §3).
+  headers. The answer is 401 unless the credentials are exactly right (authentication).
 - Every ordered pair of six accounts: neither reads, changes, deletes nor lists the other's services; the
-  answer is 404, never 403 (contract §3).
+  answer is 404, never 403 (authentication).
 - Auth tokens and API key secrets (and the base64 of any credentials) never appear in the server log, the
   request journal, or an error body, even with the server logging at `trace`.
 - Secrets are compared with `hmac.compare_digest` (constant time).
@@ -358,7 +358,7 @@ def test_fuzzed_authorization_is_401_unless_exactly_right(
 def test_repeated_authorization_headers_are_401(
     strict: Server, record_property: Callable[[str, object], None]
 ) -> None:
-    # Two Authorization fields are malformed credentials (contract §3; RFC 9110 §5.3 does not let the
+    # Two Authorization fields are malformed credentials (authentication; RFC 9110 §5.3 does not let the
     # field repeat): when one of them is wrong, 401 whichever comes last.
     sent: list[list[bytes]] = []
     right = sorted(canonical(username, password) for username, password in RIGHT)

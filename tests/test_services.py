@@ -1,4 +1,4 @@
-"""Contract §2: POST/GET /v1/Services, GET/DELETE /v1/Services/{Sid}, through HTTP."""
+"""Services: POST/GET /v1/Services, GET/DELETE /v1/Services/{Sid}, through HTTP."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -41,7 +40,7 @@ def create_support_service(client: Client, hook: str) -> str:
     return service.sid
 '''
 
-USER_TEST = '''\
+USER_TEST = """\
 from app.chat import create_support_service
 
 
@@ -56,7 +55,7 @@ def test_the_user_app_is_the_users():
     import app
 
     assert app.__doc__.startswith("The user's own application package")
-'''
+"""
 
 USER_PYPROJECT = """\
 [build-system]
@@ -90,7 +89,9 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> sub
 
 def test_a_user_project_with_its_own_app_package_runs_its_suite_with_the_plugin(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(REPO), "-w", str(wheels)], tmp_path)
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", str(REPO), "-w", str(wheels)], tmp_path
+    )
     (emulator_wheel,) = wheels.glob("twilio_conversations_emulator-*.whl")
 
     project = tmp_path / "user-project"

@@ -1,4 +1,4 @@
-"""Contract §1: GET and POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks, through HTTP."""
+"""GET and POST /v1/Services/{ChatServiceSid}/Configuration/Webhooks, through HTTP."""
 
 from __future__ import annotations
 

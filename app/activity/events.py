@@ -1,4 +1,4 @@
-"""The rules of a simulated Conversations action (contract §7).
+"""The rules of a simulated Conversations action (README: "Webhook deliveries").
 
 Which configuration applies (the service's own when it has a URL, else the account's), which hooks fire
 (only events in `filters`), and what the pre-event's answer does: 2xx publishes, and its JSON may modify

@@ -1,1 +1,1 @@
-"""`/_emulator/`: the emulator's own surface for tests and operators (contract §8)."""
+"""`/_emulator/`: the emulator's own surface for tests and operators."""

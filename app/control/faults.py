@@ -1,7 +1,7 @@
 """Injected faults: make the next matching Twilio API calls fail, or answer slowly, on purpose.
 
 A fault matches on method, a path glob and optionally the account; each matching request consumes one
-of its `times`. The error it produces is a real §4 envelope, so client retry logic sees what Twilio sends.
+of its `times`. The error it produces is Twilio's error envelope, so retry logic sees what Twilio sends.
 The queue lives in this process's memory (`FaultQueue`), or in a table when several processes serve one
 database (`TableFaultQueue`), where taking a fault is one atomic decrement whichever process takes it.
 """

@@ -1,6 +1,6 @@
 """Reading control API requests: JSON bodies, SID and limit filters, the emulator's state.
 
-Refusals are the §4 envelope with a 400: 20001 for a body that cannot be read, 20002 for a bad filter.
+Refusals are Twilio's error envelope with a 400: 20001 for a body that cannot be read, 20002 for a bad filter.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The edge every request passes first: Twilio's headers, the body limit, authentication, the journal.
 
-It runs before routing so the contract's order of checks holds: body size, then credentials (401), and
+It runs before routing so Twilio's order of checks holds: body size, then credentials (401), and
 only then route and method (404, 405). The body is read here once and replayed to the route. Twilio API
 calls are recorded in the request journal as their answer's last part is sent: before the client can
 see the answer, so a control call that follows it (on any worker) finds the entry.

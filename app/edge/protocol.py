@@ -2,7 +2,7 @@
 
 A request line or header the parser cannot read (an unknown verb such as `FOO`, a `Content-Length: abc`)
 never reaches the application; uvicorn answers it with a plain-text 400. These subclasses answer it the
-way every other error is answered: the §4 envelope with Twilio's headers.
+way every other error is answered: Twilio's error envelope with Twilio's headers.
 """
 
 from __future__ import annotations

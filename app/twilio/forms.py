@@ -75,7 +75,7 @@ async def read_body(headers: dict[str, str], receive: Receive, limit: int) -> by
 
 
 def parse_form(content_type: str | None, body: bytes) -> FormParameters:
-    """Parameters of a form body; a body of another content type carries none (contract §1)."""
+    """Parameters of a form body; a body of another content type carries none (a no-op update)."""
     media_type = (content_type or FORM_CONTENT_TYPE).split(";", 1)[0].strip().lower()
     if media_type != FORM_CONTENT_TYPE or not body:
         return FormParameters([])

@@ -1,4 +1,4 @@
-"""The headers Twilio puts on every response (contract §5)."""
+"""The headers Twilio puts on every response."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a valid webhook configuration is: event names, URLs, methods and targets (contract §1).
+"""What a valid webhook configuration is: event names, URLs, methods and targets.
 
 Shared by the per-service and account-level resources and the fixture loader, so all three accept and
 refuse exactly the same values.
