@@ -13,6 +13,7 @@ from .activity.router import RESOURCE as activity
 from .control.router import RESOURCE as control
 from .control.state import EmulatorState
 from .conversations.configuration.router import RESOURCE as account_webhooks
+from .conversations.conversations.router import RESOURCE as conversations
 from .conversations.services.router import RESOURCE as services
 from .conversations.webhooks.router import RESOURCE as service_webhooks
 from .db import Database
@@ -30,6 +31,7 @@ RESOURCES: tuple[Resource, ...] = (
     services,
     service_webhooks,
     account_webhooks,
+    conversations,
     control,
     activity,
 )

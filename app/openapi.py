@@ -23,9 +23,10 @@ from fastapi.openapi.utils import get_openapi
 
 from .resource import BadRequest, Resource
 from .settings import Settings
+from .twilio import openapi_extract
 from .twilio.errors import TwilioError, generic_error, not_found, unauthenticated
 from .twilio.forms import too_large
-from .twilio.openapi_extract import SUBSET_PATH, refs
+from .twilio.openapi_extract import SUBSET_PATH, Implemented, refs
 
 OPENAPI_VERSION = "3.0.3"
 ERROR_SCHEMA = "TwilioError"
@@ -33,6 +34,7 @@ ERROR_REF = f"#/components/schemas/{ERROR_SCHEMA}"
 ADMIN_SCHEME = "emulatorAdminToken"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 EXAMPLE_SERVICE = "IS" + "a" * 32
+EXAMPLE_CONVERSATION = "CH" + "a" * 32
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """\
@@ -109,7 +111,9 @@ def _twilio_errors(
         {"WWW-Authenticate": _header('`Basic realm="Twilio API"`')},
     )
     if "{" in path:
-        shown = path.replace("{Sid}", EXAMPLE_SERVICE).replace("{ChatServiceSid}", EXAMPLE_SERVICE)
+        shown = path.replace("{ChatServiceSid}", EXAMPLE_SERVICE)
+        shown = shown.replace("/Conversations/{Sid}", f"/Conversations/{EXAMPLE_CONVERSATION}")
+        shown = shown.replace("{Sid}", EXAMPLE_SERVICE)
         errors["404"] = _error(
             "No such resource in the caller's account, or a malformed SID in the path (20404).",
             not_found(shown),
@@ -341,3 +345,28 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         app.openapi_schema = _build(app)
     return app.openapi_schema
+
+
+def implemented_operations(app: FastAPI) -> Implemented:
+    """The Twilio operations the app's routes answer: what the shipped subset of Twilio's file holds."""
+    operations: dict[str, set[str]] = {}
+    resources: tuple[Resource, ...] = app.state.resources
+    routes = [route for resource in resources if resource.router for route in resource.router.routes]
+    for route in routes:
+        path = getattr(route, "path", "")
+        if path.startswith("/v1/"):
+            methods = getattr(route, "methods", None) or set()
+            operations.setdefault(path, set()).update(method.lower() for method in methods)
+    return {path: tuple(sorted(methods)) for path, methods in sorted(operations.items())}
+
+
+if __name__ == "__main__":
+    # Regenerate the shipped subset from Twilio's file: `python -m <package>.openapi SPEC`.
+    from .main import create_app
+    from .settings import Settings
+
+    raise SystemExit(
+        openapi_extract.main(
+            implemented_operations(create_app(Settings(database_url="sqlite://", fixtures="")))
+        )
+    )

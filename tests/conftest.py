@@ -17,9 +17,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
+from twilio_conversations_emulator.main import create_app
+from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
 
 pytest_plugins = ["pytester"]
@@ -261,3 +264,38 @@ def assert_twilio_error(answer: httpx.Response, status: int, code: int) -> dict[
     assert isinstance(body["message"], str)
     assert body["message"]
     return body
+
+
+class InProcess:
+    """The emulator app in this process, called through HTTP semantics without a socket: for contract
+    tests that need no server process (the suite's many requests cost far less this way)."""
+
+    def __init__(self, client: TestClient, database: TestDatabase) -> None:
+        self.http = client
+        self.database = database
+
+    def client(self, account: str = DEMO_ACCOUNT, token: str = DEMO_TOKEN) -> httpx.Client:
+        self.http.auth = (account, token)
+        return self.http
+
+    def reset(self) -> None:
+        self.http.post("/_emulator/reset").raise_for_status()
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        return self.database.snapshot()
+
+
+@pytest.fixture(scope="module")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """One app per test module, on the backend under test, with the shipped fixtures."""
+    database = TestDatabase(tmp_path_factory.mktemp("in-process"))
+    settings = Settings(database_url=database.url, fixtures=str(SHIPPED_FIXTURES))
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        yield InProcess(client, database)
+
+
+@pytest.fixture
+def app_api(in_process: InProcess) -> httpx.Client:
+    """An HTTP client of the in-process app, as the demo account, after a reset."""
+    in_process.reset()
+    return in_process.client()

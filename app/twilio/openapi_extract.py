@@ -4,7 +4,7 @@ Twilio's Conversations description (twilio/twilio-oai, MIT licence) is large and
 package; `/openapi.json` needs only the implemented operations and the schemas they reference, shipped
 beside this module. Regenerate after the shared file changes (tests/test_openapi.py fails until then):
 
-    python -m twilio_conversations_emulator.twilio.openapi_extract ../shared/spec/twilio_conversations_v1.json
+    python -m twilio_conversations_emulator.openapi ../shared/spec/twilio_conversations_v1.json
 
 The output is deterministic: sorted keys, indent 1, a final newline.
 """
@@ -19,13 +19,8 @@ from typing import Any
 
 SUBSET_PATH = Path(__file__).with_name("openapi_subset.json")
 
-# The Twilio operations the emulator answers, by path and method.
-IMPLEMENTED: dict[str, tuple[str, ...]] = {
-    "/v1/Services": ("get", "post"),
-    "/v1/Services/{Sid}": ("delete", "get"),
-    "/v1/Services/{ChatServiceSid}/Configuration/Webhooks": ("get", "post"),
-    "/v1/Configuration/Webhooks": ("get", "post"),
-}
+# The Twilio operations the emulator answers: path -> methods (lower case), read off the app's routes.
+Implemented = dict[str, tuple[str, ...]]
 
 SOURCE = "twilio/twilio-oai, spec/json/twilio_conversations_v1.json"
 # The licence of the twilio/twilio-oai repository (the file's own `info.license` describes the API).
@@ -56,11 +51,11 @@ def _component(spec: dict[str, Any], ref: str) -> tuple[str, str, Any]:
         raise ValueError(f"$ref {ref!r} does not resolve in the source file") from None
 
 
-def extract(spec: dict[str, Any]) -> dict[str, Any]:
+def extract(spec: dict[str, Any], implemented: Implemented) -> dict[str, Any]:
     """The implemented operations (without Twilio's `servers`), the components they reference
     transitively, and the security schemes they name."""
     paths: dict[str, Any] = {}
-    for path, methods in IMPLEMENTED.items():
+    for path, methods in implemented.items():
         item = spec["paths"][path]
         paths[path] = {"description": item["description"]} | {method: item[method] for method in methods}
 
@@ -78,7 +73,7 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
 
     schemes = {
         name
-        for path, methods in IMPLEMENTED.items()
+        for path, methods in implemented.items()
         for method in methods
         for requirement in paths[path][method].get("security", [])
         for name in requirement
@@ -103,21 +98,17 @@ def render(subset: dict[str, Any]) -> str:
     return json.dumps(subset, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def extract_file(source: Path) -> str:
+def extract_file(source: Path, implemented: Implemented) -> str:
     """The subset file's text, made from Twilio's file at source."""
-    return render(extract(json.loads(source.read_text(encoding="utf-8"))))
+    return render(extract(json.loads(source.read_text(encoding="utf-8")), implemented))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(implemented: Implemented, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("source", type=Path, help="Twilio's twilio_conversations_v1.json")
     parser.add_argument("--output", type=Path, default=SUBSET_PATH, help=f"default: {SUBSET_PATH}")
     args = parser.parse_args(argv)
-    text = extract_file(args.source)
+    text = extract_file(args.source, implemented)
     args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output} ({len(text)} characters)")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

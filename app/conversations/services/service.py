@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlmodel import Session
 
 from ...twilio import sids
 from ...twilio.clock import now
 from ...twilio.errors import INVALID_PARAMETER, NotFound, TwilioError, missing_parameter
 from ...twilio.paging import Page, PageLimits, PageRequest
-from .models import ConversationService, get_service, list_services_page
+from .models import ConversationService, get_service, list_services_page, service_exists
 
 MAX_FRIENDLY_NAME = 256
 PAGES = PageLimits(default=50, largest=1000, accepted=1000)
+DEFAULT_SERVICE_NAME = "Default Conversations Service"
+
+
+def default_service_sid(account_sid: str) -> str:
+    """The account's default service: derived from the account, so it is the same across restarts and
+    resets, and a test can work it out."""
+    digest = hashlib.sha256(f"default-conversation-service:{account_sid}".encode()).hexdigest()
+    return sids.SERVICE + digest[:32]
+
+
+def ensure_default_service(session: Session, account_sid: str) -> str:
+    """The default service's SID, creating the service if the account has none (or deleted it)."""
+    sid = default_service_sid(account_sid)
+    if not service_exists(session, account_sid, sid):
+        create_service(session, account_sid, DEFAULT_SERVICE_NAME, sid=sid)
+    return sid
 
 
 def checked_friendly_name(value: str | None) -> str:

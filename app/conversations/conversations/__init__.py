@@ -1,0 +1,1 @@
+"""`/v1/Conversations` and `/v1/Services/{ChatServiceSid}/Conversations`: conversations."""

@@ -1,0 +1,169 @@
+"""HTTP for conversations, in both path forms: `/v1/Conversations` (the account's default service) and
+`/v1/Services/{ChatServiceSid}/Conversations`. One set of handlers serves both; the form decides the
+service, the operationIds and the URLs in bodies.
+
+No `from __future__ import annotations`: FastAPI reads the handlers' dependencies from annotations that
+name each path form's own dependency, evaluated where the handlers are made.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from starlette.responses import Response
+
+from ...edge.deps import ServiceSid, TwilioCall, TwilioCallDep
+from ...resource import BadRequest, Resource
+from ...twilio import paging
+from ...twilio.clock import iso8601
+from ...twilio.errors import NotFound
+from ...twilio.forms import FormParameters
+from ...twilio.responses import TwilioJSONResponse, no_content
+from ..services.models import service_exists
+from ..services.service import default_service_sid, ensure_default_service
+from . import service as rules
+from .models import Conversation
+
+router = APIRouter(tags=["ConversationsV1Conversation"])
+
+LINKS = {
+    "participants": "Participants",
+    "messages": "Messages",
+    "webhooks": "Webhooks",
+    "export": "Export",
+}
+
+
+async def default_service_form(call: TwilioCallDep) -> rules.ServiceForm:
+    """The short form: the account's default service, made by its first short-form request."""
+    sid = default_service_sid(call.account_sid)
+    exists = call.database.cached(
+        ("service_exists", call.account_sid, sid),
+        lambda session: service_exists(session, call.account_sid, sid),
+    )
+    if not exists:
+        await call.database.write(lambda session: ensure_default_service(session, call.account_sid))
+    return rules.ServiceForm(sid, short=True)
+
+
+async def named_service_form(call: TwilioCallDep, chat_service_sid: ServiceSid) -> rules.ServiceForm:
+    exists = call.database.cached(
+        ("service_exists", call.account_sid, chat_service_sid),
+        lambda session: service_exists(session, call.account_sid, chat_service_sid),
+    )
+    if not exists:
+        raise NotFound
+    return rules.ServiceForm(chat_service_sid, short=False)
+
+
+# A conversation in a path: its SID, or its unique name in the path's service.
+ConversationKey = Annotated[str, Path(alias="Sid")]
+
+
+def conversation_json(conversation: Conversation, form: rules.ServiceForm, base_url: str) -> dict[str, Any]:
+    url = f"{base_url}{form.conversations_path}/{conversation.sid}"
+    return {
+        "account_sid": conversation.account_sid,
+        "chat_service_sid": conversation.chat_service_sid,
+        "messaging_service_sid": conversation.messaging_service_sid,
+        "sid": conversation.sid,
+        "friendly_name": conversation.friendly_name,
+        "unique_name": conversation.unique_name,
+        "attributes": conversation.attributes,
+        "state": conversation.state,
+        "date_created": iso8601(conversation.date_created),
+        "date_updated": iso8601(conversation.date_updated),
+        "timers": conversation.timers,
+        "url": url,
+        "links": {name: f"{url}/{segment}" for name, segment in LINKS.items()},
+        "bindings": conversation.bindings,
+    }
+
+
+def _changes(form: FormParameters, *, creating: bool) -> dict[str, Any]:
+    return rules.changes_from_form(form, creating=creating)
+
+
+def _routes(prefix: str, service_form: Callable[..., Awaitable[rules.ServiceForm]], operation: str) -> None:
+    """The five operations under one path form; `operation` is Twilio's operationId stem."""
+    FormDep = Annotated[rules.ServiceForm, Depends(service_form)]
+
+    def shaped(call: TwilioCall, form: rules.ServiceForm, conversation: Conversation) -> dict[str, Any]:
+        return conversation_json(conversation, form, call.resource_base_url)
+
+    @router.post(prefix, operation_id=f"Create{operation}", status_code=201)
+    async def create(call: TwilioCallDep, form: FormDep) -> Response:
+        changes = _changes(call.form(), creating=True)
+        conversation = await call.database.write(
+            lambda session: rules.create_conversation(session, call.account_sid, form, changes)
+        )
+        return TwilioJSONResponse(shaped(call, form, conversation), status_code=201)
+
+    @router.get(prefix, operation_id=f"List{operation}")
+    async def list_(call: TwilioCallDep, form: FormDep) -> Response:
+        query = call.query
+        request = paging.page_request(query, rules.PAGES)
+        filters = rules.checked_filters(query)
+        with call.database.reading() as session:
+            page = rules.list_page(session, call.account_sid, form, request, filters)
+        return TwilioJSONResponse(
+            paging.listing(
+                "conversations",
+                f"{call.page_base_url}{form.conversations_path}",
+                request,
+                page,
+                lambda conversation: shaped(call, form, conversation),
+                dict(filters.given),
+            )
+        )
+
+    @router.get(prefix + "/{Sid}", operation_id=f"Fetch{operation}")
+    async def fetch(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
+        with call.database.reading() as session:
+            conversation = rules.find_conversation(session, call.account_sid, form, key)
+        return TwilioJSONResponse(shaped(call, form, conversation))
+
+    @router.post(prefix + "/{Sid}", operation_id=f"Update{operation}")
+    async def update(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
+        changes = _changes(call.form(), creating=False)
+        conversation, _ = await call.database.write(
+            lambda session: rules.update_conversation(session, call.account_sid, form, key, changes)
+        )
+        return TwilioJSONResponse(shaped(call, form, conversation))
+
+    @router.delete(prefix + "/{Sid}", operation_id=f"Delete{operation}", status_code=204)
+    async def delete(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
+        await call.database.write(
+            lambda session: rules.delete_conversation(session, call.account_sid, form, key)
+        )
+        return no_content()
+
+
+_routes("/v1/Conversations", default_service_form, "Conversation")
+_routes("/v1/Services/{ChatServiceSid}/Conversations", named_service_form, "ServiceConversation")
+
+_BAD_CREATE = BadRequest(
+    "`FriendlyName` longer than 256 characters (50003); `UniqueName` longer than 256 characters (50004), "
+    "shaped like a conversation SID (50390) or already used in the service (50353); `Attributes` not JSON "
+    "(50304) or longer than 16 KB (50303); `State=closed` (50384) or another bad `State`, a bad "
+    "`MessagingServiceSid`, timer or date (20002). An invalid request changes nothing.",
+    lambda: rules.changes_from_form(FormParameters([("State", "closed")]), creating=True),
+)
+_BAD_UPDATE = BadRequest(
+    "As for create, and any update of a closed conversation (50377); `State=closed` is allowed.",
+    lambda: rules.changes_from_form(FormParameters([("Attributes", "{")]), creating=False),
+)
+_BAD_LIST = BadRequest(
+    "A bad `State`, `StartDate`, `EndDate`, `PageSize`, `Page` or `PageToken` (20002).",
+    lambda: rules.checked_filters({"State": "open"}),
+)
+
+RESOURCE = Resource(
+    router,
+    tables=(Conversation,),
+    bad_requests={
+        f"{verb}{operation}": bad
+        for operation in ("Conversation", "ServiceConversation")
+        for verb, bad in (("Create", _BAD_CREATE), ("Update", _BAD_UPDATE), ("List", _BAD_LIST))
+    },
+)
