@@ -6,23 +6,20 @@ No `from __future__ import annotations`: FastAPI reads the handlers' dependencie
 name each path form's own dependency, evaluated where the handlers are made.
 """
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
-from ...edge.deps import ServiceSid, TwilioCall, TwilioCallDep
+from ...edge.deps import TwilioCall, TwilioCallDep
 from ...resource import BadRequest, Resource
 from ...twilio import paging
 from ...twilio.clock import iso8601
-from ...twilio.errors import NotFound
 from ...twilio.forms import FormParameters
 from ...twilio.responses import TwilioJSONResponse, no_content
-from ..services.models import service_exists
-from ..services.service import default_service_sid, ensure_default_service
 from . import service as rules
 from .models import Conversation
+from .paths import PATH_FORMS, PathForm
 
 router = APIRouter(tags=["ConversationsV1Conversation"])
 
@@ -32,28 +29,6 @@ LINKS = {
     "webhooks": "Webhooks",
     "export": "Export",
 }
-
-
-async def default_service_form(call: TwilioCallDep) -> rules.ServiceForm:
-    """The short form: the account's default service, made by its first short-form request."""
-    sid = default_service_sid(call.account_sid)
-    exists = call.database.cached(
-        ("service_exists", call.account_sid, sid),
-        lambda session: service_exists(session, call.account_sid, sid),
-    )
-    if not exists:
-        await call.database.write(lambda session: ensure_default_service(session, call.account_sid))
-    return rules.ServiceForm(sid, short=True)
-
-
-async def named_service_form(call: TwilioCallDep, chat_service_sid: ServiceSid) -> rules.ServiceForm:
-    exists = call.database.cached(
-        ("service_exists", call.account_sid, chat_service_sid),
-        lambda session: service_exists(session, call.account_sid, chat_service_sid),
-    )
-    if not exists:
-        raise NotFound
-    return rules.ServiceForm(chat_service_sid, short=False)
 
 
 # A conversation in a path: its SID, or its unique name in the path's service.
@@ -84,9 +59,11 @@ def _changes(form: FormParameters, *, creating: bool) -> dict[str, Any]:
     return rules.changes_from_form(form, creating=creating)
 
 
-def _routes(prefix: str, service_form: Callable[..., Awaitable[rules.ServiceForm]], operation: str) -> None:
-    """The five operations under one path form; `operation` is Twilio's operationId stem."""
-    FormDep = Annotated[rules.ServiceForm, Depends(service_form)]
+def _routes(path_form: PathForm) -> None:
+    """The five operations under one path form."""
+    FormDep = Annotated[rules.ServiceForm, Depends(path_form.service)]
+    prefix = path_form.prefix
+    operation = f"{path_form.operation}Conversation"
 
     def shaped(call: TwilioCall, form: rules.ServiceForm, conversation: Conversation) -> dict[str, Any]:
         return conversation_json(conversation, form, call.resource_base_url)
@@ -139,8 +116,8 @@ def _routes(prefix: str, service_form: Callable[..., Awaitable[rules.ServiceForm
         return no_content()
 
 
-_routes("/v1/Conversations", default_service_form, "Conversation")
-_routes("/v1/Services/{ChatServiceSid}/Conversations", named_service_form, "ServiceConversation")
+for _path_form in PATH_FORMS:
+    _routes(_path_form)
 
 _BAD_CREATE = BadRequest(
     "`FriendlyName` longer than 256 characters (50003); `UniqueName` longer than 256 characters (50004), "
