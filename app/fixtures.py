@@ -6,7 +6,6 @@ refuses the whole document, naming the entry, if any entry breaks a rule.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from .accounts.models import Account, ApiKey, ensure_account, get_account, get_a
 from .conversations.services.models import ConversationService, get_service_any_account
 from .conversations.services.service import checked_friendly_name
 from .conversations.webhooks.service import WebhookChanges, apply_changes
+from .documents import read_json
 from .twilio import sids
 from .twilio.clock import now
 from .twilio.errors import TwilioError
@@ -138,8 +138,8 @@ def load_fixture_path(path: Path) -> list[NamedDocument]:
     documents = []
     for file in files:
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = read_json(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise FixtureError(f"{file}: not a JSON document ({exc})") from None
         documents.append(parse_document(data, str(file)))
     return documents

@@ -11,6 +11,16 @@ from typing import Any
 
 from .ring import RingLog
 
+# Why a delivery got no answer: what `error` holds, and what the log's `status` filter takes besides a status.
+ERROR_KINDS = ("timeout", "refused", "unreachable", "error", "no_auth_token")
+
+
+def valid_status_filter(wanted: str) -> bool:
+    """An HTTP status (three digits, 100-599) or one of the error kinds."""
+    if wanted in ERROR_KINDS:
+        return True
+    return len(wanted) == 3 and wanted.isascii() and wanted.isdigit() and 100 <= int(wanted) <= 599
+
 
 @dataclass(frozen=True)
 class Delivery:

@@ -5,11 +5,11 @@ Refusals are Twilio's error envelope with a 400: 20001 for a body that cannot be
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request
 
+from ..documents import MAX_NUMBER_DIGITS, read_json
 from ..twilio import sids
 from ..twilio.errors import INVALID_PARAMETER, MISSING_PARAMETER, TwilioError
 from .state import EmulatorState
@@ -18,11 +18,11 @@ from .state import EmulatorState
 def parse_json_body(body: bytes) -> Any:
     """The document in `body` (an empty body is `null`)."""
     try:
-        return json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TwilioError(400, MISSING_PARAMETER, f"The body is not a JSON document: {exc}") from None
+        return read_json(body or b"null")
     except RecursionError:
         raise TwilioError(400, MISSING_PARAMETER, "The body is nested too deeply to read") from None
+    except ValueError as exc:
+        raise TwilioError(400, MISSING_PARAMETER, f"The body is not a JSON document: {exc}") from None
 
 
 def sid_query(request: Request, name: str, prefix: str) -> str | None:
@@ -40,7 +40,7 @@ def limit_query(request: Request) -> int | None:
     limit = request.query_params.get("limit")
     if limit is None:
         return None
-    if not limit.isascii() or not limit.isdigit():
+    if not limit.isascii() or not limit.isdigit() or len(limit) > MAX_NUMBER_DIGITS:
         raise TwilioError(400, INVALID_PARAMETER, "Invalid limit: must be a non-negative integer")
     return int(limit)
 

@@ -62,7 +62,7 @@ def url_problem(value: str) -> str | None:
     if len(value) > MAX_URL_LENGTH:
         return f"it is longer than {MAX_URL_LENGTH} characters"
     if any(_is_space_or_control(char) for char in value):
-        return "it contains whitespace or a control character"
+        return "it contains whitespace, a control character or an invisible format character"
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
@@ -79,10 +79,15 @@ def url_problem(value: str) -> str | None:
 
 
 def _is_space_or_control(char: str) -> bool:
-    """ASCII controls and space, DEL, the C1 controls, and every other Unicode space or line break."""
+    """ASCII controls and space, DEL, the C1 controls, every other Unicode space or line break, and the
+    invisible format characters (U+200B zero-width space, U+200C/D joiners, U+2060, U+FEFF, bidi marks…),
+    which would make two URLs that look alike differ."""
     code = ord(char)
     return (
-        code <= 0x20 or 0x7F <= code <= 0x9F or char.isspace() or unicodedata.category(char) in ("Zl", "Zp")
+        code <= 0x20
+        or 0x7F <= code <= 0x9F
+        or char.isspace()
+        or unicodedata.category(char) in ("Zl", "Zp", "Zs", "Cf", "Cc", "Cs", "Co", "Cn")
     )
 
 
