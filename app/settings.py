@@ -25,8 +25,12 @@ def shipped_fixtures() -> Path:
 
 
 class Settings(BaseSettings):
+    """Every setting, as a `TWILIO_EMULATOR_*` variable and a flag of `serve`; `--help` keeps this order."""
+
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port to bind; 0 picks a free one.")
     database_url: str = Field(
         default="sqlite:///./data/emulator.db",
         description=(
@@ -38,15 +42,29 @@ class Settings(BaseSettings):
         default_factory=lambda: str(shipped_fixtures()),
         description="A fixture JSON file or a folder of them, applied at start-up; empty for none.",
     )
-    auth_mode: AuthMode = "permissive"
+    auth_mode: AuthMode = Field(
+        default="permissive",
+        description=(
+            "`permissive` (any well-formed account SID is let in) or `strict` (only accounts and keys "
+            "from fixtures, with their secrets)."
+        ),
+    )
     public_base_url: str | None = Field(
         default=None,
         description="Base of `url` and `links` in resources; unset means Twilio's own host.",
     )
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    log_level: LogLevel = "info"
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body, in bytes; a larger one is refused with 413 / 20413.",
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description=(
+            "uvicorn's log level: `critical`, `error`, `warning`, `info`, `debug` or `trace`; "
+            "`debug` and `trace` add the access log."
+        ),
+    )
     journal_size: int = Field(
         default=1000, ge=0, description="Requests kept in the request journal; 0 turns it off."
     )
