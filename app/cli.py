@@ -7,13 +7,17 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 
+if TYPE_CHECKING:
+    from .settings import Settings
 
-def build_parser() -> argparse.ArgumentParser:
-    from .settings import ENV_PREFIX
+
+def build_parser(settings_class: type[Settings] | None = None) -> argparse.ArgumentParser:
+    """The command line, with one `serve` flag per field of `settings_class` (by default `Settings`)."""
+    from .settings import ENV_PREFIX, Settings, options
 
     parser = argparse.ArgumentParser(
         prog="twilio-emulator",
@@ -26,38 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the emulator",
         description=f"Start the emulator. Each flag overrides its {ENV_PREFIX}* variable.",
     )
-    serve.add_argument("--host", help="address to bind (TWILIO_EMULATOR_HOST, default 127.0.0.1)")
-    serve.add_argument("--port", help="port to bind, 0 for any free one (TWILIO_EMULATOR_PORT, default 8080)")
-    serve.add_argument(
-        "--database",
-        dest="database_url",
-        metavar="URL",
-        help="database URL (TWILIO_EMULATOR_DATABASE_URL, default sqlite:///./data/emulator.db)",
-    )
-    serve.add_argument(
-        "--fixtures",
-        metavar="PATH",
-        help="fixture file or folder, '' for none (TWILIO_EMULATOR_FIXTURES)",
-    )
-    serve.add_argument("--auth-mode", help="permissive or strict (TWILIO_EMULATOR_AUTH_MODE)")
-    serve.add_argument(
-        "--public-base-url",
-        metavar="URL",
-        help="base of url and links in resources (TWILIO_EMULATOR_PUBLIC_BASE_URL)",
-    )
-    serve.add_argument("--max-body-bytes", help="request body limit (TWILIO_EMULATOR_MAX_BODY_BYTES)")
-    serve.add_argument("--log-level", help="uvicorn log level (TWILIO_EMULATOR_LOG_LEVEL, default info)")
-    serve.add_argument("--journal-size", help="requests kept in the journal (TWILIO_EMULATOR_JOURNAL_SIZE)")
-    serve.add_argument(
-        "--delivery-log-size", help="webhook deliveries kept (TWILIO_EMULATOR_DELIVERY_LOG_SIZE)"
-    )
-    serve.add_argument(
-        "--webhook-timeout", help="seconds to wait for a pre-event hook (TWILIO_EMULATOR_WEBHOOK_TIMEOUT)"
-    )
-    serve.add_argument("--admin-token", help="token for /_emulator/ calls (TWILIO_EMULATOR_ADMIN_TOKEN)")
-    serve.add_argument(
-        "--workers", help="server processes sharing the port and database (TWILIO_EMULATOR_WORKERS)"
-    )
+    # No type and no default: pydantic validates every value, whichever way it came, with one message, and
+    # a flag that was not given leaves its variable (or the field's default) in force.
+    for option in options(settings_class or Settings).values():
+        serve.add_argument(option.flag, dest=option.name, metavar=option.metavar, help=option.help)
     return parser
 
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TWILIO_BASE_URL = "https://conversations.twilio.com"
 ENV_PREFIX = "TWILIO_EMULATOR_"
-# Settings whose command-line flag is not simply the name with dashes.
-FLAGS = {"database_url": "--database"}
 
 AuthMode = Literal["permissive", "strict"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Declared on a setting whose `serve` flag is not `--name-with-dashes`, or whose help should show a
+    placeholder other than NAME."""
+
+    name: str | None = None
+    metavar: str | None = None
 
 
 def shipped_fixtures() -> Path:
@@ -25,28 +33,46 @@ def shipped_fixtures() -> Path:
 
 
 class Settings(BaseSettings):
+    """Every setting, as a `TWILIO_EMULATOR_*` variable and a flag of `serve`; `--help` keeps this order."""
+
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
-    database_url: str = Field(
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8080, ge=0, le=65535, description="Port to bind; 0 picks a free one.")
+    database_url: Annotated[str, Flag("--database", metavar="URL")] = Field(
         default="sqlite:///./data/emulator.db",
         description=(
             "SQLAlchemy URL of the database: SQLite (a file's folder is created if missing) or "
             "PostgreSQL (`postgresql+psycopg://user:password@host/database`)."
         ),
     )
-    fixtures: str = Field(
+    fixtures: Annotated[str, Flag(metavar="PATH")] = Field(
         default_factory=lambda: str(shipped_fixtures()),
         description="A fixture JSON file or a folder of them, applied at start-up; empty for none.",
     )
-    auth_mode: AuthMode = "permissive"
-    public_base_url: str | None = Field(
+    auth_mode: AuthMode = Field(
+        default="permissive",
+        description=(
+            "`permissive` (any well-formed account SID is let in) or `strict` (only accounts and keys "
+            "from fixtures, with their secrets)."
+        ),
+    )
+    public_base_url: Annotated[str | None, Flag(metavar="URL")] = Field(
         default=None,
         description="Base of `url` and `links` in resources; unset means Twilio's own host.",
     )
-    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    log_level: LogLevel = "info"
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body, in bytes; a larger one is refused with 413 / 20413.",
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description=(
+            "uvicorn's log level: `critical`, `error`, `warning`, `info`, `debug` or `trace`; "
+            "`debug` and `trace` add the access log."
+        ),
+    )
     journal_size: int = Field(
         default=1000, ge=0, description="Requests kept in the request journal; 0 turns it off."
     )
@@ -133,24 +159,60 @@ class SettingsError(Exception):
     """A setting with a bad value, described in one line that names it."""
 
 
-def load_settings(**overrides: object) -> Settings:
+class Option(NamedTuple):
+    """How one setting is given: the flag of `serve` and the environment variable, both named from the
+    field, and what `--help` says of it."""
+
+    name: str
+    flag: str
+    metavar: str
+    variable: str
+    description: str
+    default: Any
+
+    @property
+    def help(self) -> str:
+        shown = "unset" if self.default is None else str(self.default)
+        text = f"{self.description.rstrip('.')} ({self.variable}, default {shown})".lstrip()
+        return text.replace("%", "%%")  # argparse %-formats help strings
+
+
+def options(settings_class: type[Settings] = Settings) -> dict[str, Option]:
+    """Every field of `settings_class`, in declaration order, as its flag and variable."""
+    prefix = settings_class.model_config.get("env_prefix", "")
+    found: dict[str, Option] = {}
+    for name, field in settings_class.model_fields.items():
+        flag = next((item for item in field.metadata if isinstance(item, Flag)), Flag())
+        found[name] = Option(
+            name=name,
+            flag=flag.name or f"--{name.replace('_', '-')}",
+            metavar=flag.metavar or name.upper(),
+            variable=f"{prefix}{name.upper()}",
+            description=field.description or "",
+            default=field.get_default(call_default_factory=True),
+        )
+    return found
+
+
+def load_settings(settings_class: type[Settings] = Settings, /, **overrides: object) -> Settings:
     """Settings from the environment, with explicit values (from flags) winning."""
     given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return Settings(**given)  # type: ignore[arg-type]
+        return settings_class(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         # A rule between settings (the workers and the database) is reported against the workers.
         name = str(error["loc"][0]) if error["loc"] else "workers"
-        flag = FLAGS.get(name, f"--{name.replace('_', '-')}")
-        source = flag if name in given else f"{ENV_PREFIX}{name.upper()}"
+        option = options(settings_class)[name]
+        source = option.flag if name in given else option.variable
         raise SettingsError(f"invalid {source}: {error['msg']}") from None
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
     """`settings` as the environment variables that give them: how worker processes receive them."""
+    variables = options(type(settings))
     return {
-        f"{ENV_PREFIX}{name.upper()}": str(value)
+        variables[name].variable: str(value)
         for name, value in settings.model_dump().items()
         if value is not None
     }
