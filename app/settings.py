@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("admin_token")
+    @classmethod
+    def _usable_token(cls, value: str | None) -> str | None:
+        # An empty token would let `Authorization: Bearer` with nothing after it in; one of only spaces
+        # could never be sent (header values are trimmed), locking the control API out.
+        if value is not None and value.strip() == "":
+            raise ValueError("must not be empty or only whitespace; leave it unset for no token")
+        if value is not None and value != value.strip():
+            raise ValueError("must not begin or end with whitespace (HTTP trims it from header values)")
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str | None) -> str | None:

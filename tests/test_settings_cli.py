@@ -282,3 +282,22 @@ def test_the_readme_table_has_one_row_per_setting_with_its_flag_and_default() ->
         else:
             value = f"{option.default:g}" if isinstance(option.default, float) else str(option.default)
             assert default.startswith(f"`{value}`"), variable
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t", "  \t "])
+@pytest.mark.parametrize("source", ["flag", "variable"])
+def test_an_empty_or_blank_admin_token_stops_start_up(token: str, source: str) -> None:
+    """`Bearer` with nothing after it must never pass, and a token nobody can send must not lock the
+    control API: both are refused before the server starts, with exit 2 and one line naming the setting."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_EMULATOR_")}
+    args = [sys.executable, "-m", "twilio_conversations_emulator", "serve", "--port", "0"]
+    if source == "flag":
+        args += ["--admin-token", token]
+    else:
+        env["TWILIO_EMULATOR_ADMIN_TOKEN"] = token
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    named = "--admin-token" if source == "flag" else "TWILIO_EMULATOR_ADMIN_TOKEN"
+    assert result.stderr.startswith(f"twilio-emulator: invalid {named}: "), result.stderr
+    assert "must not be empty or only whitespace" in result.stderr
+    assert "Uvicorn running" not in result.stderr
