@@ -98,7 +98,10 @@ class ReadCache:
         return self._store(scope).get(key, _MISSING)
 
     def put(self, key: Hashable, value: Any, scope: str | None = None) -> None:
-        self._store(scope)[key] = value
+        store = self._store(scope)
+        if len(store) >= MAX_CACHED and key not in store:
+            del store[next(iter(store))]  # the oldest entry: dicts keep insertion order
+        store[key] = value
 
     def close(self) -> None:
         if self._close is not None:
@@ -106,6 +109,9 @@ class ReadCache:
 
 
 _MISSING = object()
+# Entries each cache keeps at most: far more than the hot keys a suite uses (its accounts, services and
+# configurations), and a bound on what requests for made-up SIDs or usernames can make it hold.
+MAX_CACHED = 4096
 
 
 def _sqlite_versions(path: str) -> tuple[Versions, Callable[[], None]]:

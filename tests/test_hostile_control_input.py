@@ -11,12 +11,25 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from twilio_conversations_emulator.db import MAX_CACHED
+from twilio_conversations_emulator.main import create_app
+from twilio_conversations_emulator.settings import Settings
 
-from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, InProcess, Server, assert_twilio_error, start_server
+from tests.conftest import (
+    DEMO_ACCOUNT,
+    DEMO_SERVICE,
+    SHIPPED_FIXTURES,
+    InProcess,
+    Server,
+    TestDatabase,
+    assert_twilio_error,
+    start_server,
+)
 
 LONE = '"\\ud800"'  # JSON text for a string holding one unpaired surrogate
 HUGE = "9" * 5000
-FAULT_PATH = "/v1/Services"
+FORM = "application/x-www-form-urlencoded"
 
 
 def bodies_with_lone_surrogates() -> list[tuple[str, str]]:
@@ -135,3 +148,81 @@ def test_with_several_workers_an_unpaired_surrogate_is_refused_and_listings_keep
         for listing in ("/_emulator/faults", "/_emulator/deliveries", "/_emulator/requests"):
             for _ in range(4):  # whichever worker answers
                 assert client.get(listing).status_code == 200
+
+
+# --- what a client can make the server hold ------------------------------------------------------------
+
+
+def test_requests_that_never_authenticated_leave_no_body_in_the_journal(app_api: httpx.Client) -> None:
+    app_api.delete("/_emulator/requests")
+    junk = b"FriendlyName=" + b"x" * (1024 * 1024 - 100)
+    with httpx.Client(transport=app_api._transport, base_url=str(app_api.base_url)) as anonymous:
+        for _ in range(5):
+            answer = anonymous.post("/v1/Services", content=junk, headers={"Content-Type": FORM})
+            assert_twilio_error(answer, 401, 20003)
+    listing = app_api.get("/_emulator/requests")
+    assert len(listing.content) < 10_000  # five entries, not five megabytes
+    entries = listing.json()["requests"]
+    assert [entry["status"] for entry in entries] == [401] * 5
+    assert all(entry["params"] == [] and entry["truncated"] is True for entry in entries)
+
+
+def test_a_journal_entry_keeps_at_most_16_kib_of_parameters(app_api: httpx.Client) -> None:
+    app_api.delete("/_emulator/requests")
+    body = {"FriendlyName": "y" * (900 * 1024), "Other": "z"}
+    answer = app_api.post("/v1/Services", data=body, params={"q": "w" * 10_000})
+    assert_twilio_error(answer, 400, 20002)  # the name is too long: the request still reached the journal
+    (entry,) = app_api.get("/_emulator/requests").json()["requests"]
+    assert entry["truncated"] is True
+    (name, value), *rest = entry["params"]
+    assert name == "FriendlyName"
+    assert rest == []
+    assert len(name) + len(value) == 16 * 1024
+    assert value.endswith("…")
+    assert len(entry["query"]) == 4096
+
+
+def test_an_ordinary_entry_is_whole(app_api: httpx.Client) -> None:
+    app_api.delete("/_emulator/requests")
+    app_api.post("/v1/Services", data={"FriendlyName": "whole"})
+    (entry,) = app_api.get("/_emulator/requests").json()["requests"]
+    assert entry["params"] == [["FriendlyName", "whole"]]
+    assert entry["truncated"] is False
+
+
+def test_the_read_cache_does_not_keep_every_miss(in_process: InProcess, app_api: httpx.Client) -> None:
+    cache = in_process.http.app.state.database.cache  # type: ignore[attr-defined]
+    assert cache is not None
+    for number in range(MAX_CACHED + 500):
+        sid = f"IS{number + 1:032x}"  # the demo service is IS000...0
+        assert app_api.get(f"/v1/Services/{sid}/Configuration/Webhooks").status_code == 404
+    assert len(cache._values) <= MAX_CACHED
+    # Still a cache: a configuration read twice is served from it.
+    app_api.get(f"/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks")
+    assert any(DEMO_SERVICE in repr(key) for key in cache._values)
+
+
+def test_made_up_usernames_in_strict_mode_do_not_grow_the_credential_cache(tmp_path: Path) -> None:
+    database = TestDatabase(tmp_path)
+    settings = Settings(database_url=database.url, fixtures=str(SHIPPED_FIXTURES), auth_mode="strict")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        cache = client.app.state.database.cache  # type: ignore[attr-defined]
+        for number in range(MAX_CACHED + 300):
+            answer = client.get("/v1/Services", auth=(f"AC{number:032x}", "wrong"))
+            assert answer.status_code == 401
+        assert len(cache._credentials) <= MAX_CACHED
+
+
+def test_a_fault_glob_of_thousands_of_wildcards_is_refused(app_api: httpx.Client) -> None:
+    for path in ("*a" * 20_000, "/" + "x" * 600, "*" * 17):
+        answer = app_api.post("/_emulator/faults", json={"path": path, "status": 500})
+        assert_twilio_error(answer, 400, 20001)
+    assert app_api.get("/_emulator/faults").json() == {"faults": []}
+    assert app_api.post("/_emulator/faults", json={"path": "/v1/*/*", "status": 500}).status_code == 201
+    app_api.delete("/_emulator/faults")
+
+
+def test_a_journal_path_filter_of_thousands_of_wildcards_is_refused(app_api: httpx.Client) -> None:
+    for glob in ("*a" * 300, "*" * 17):
+        assert_twilio_error(app_api.get("/_emulator/requests", params={"path": glob}), 400, 20002)
+    assert app_api.get("/_emulator/requests", params={"path": "/v1/*"}).status_code == 200

@@ -80,7 +80,9 @@ def test_journal_records_what_was_sent_oldest_first(emulator: Server, api: httpx
         "username",
         "status",
         "duration_ms",
+        "truncated",
     }
+    assert posted["truncated"] is False
 
 
 def test_journal_records_failures_and_never_credentials(emulator: Server) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, TypeVar
 
@@ -15,11 +16,11 @@ from ..edge.deps import DatabaseDep
 from ..fixtures import FixtureError, apply_document, parse_document
 from ..resource import Resource
 from ..twilio import sids
-from ..twilio.errors import MISSING_PARAMETER, TwilioError
+from ..twilio.errors import JSON_CONTENT_TYPE, MISSING_PARAMETER, TwilioError
 from ..twilio.responses import TwilioJSONResponse, no_content
 from . import state
 from .faults import FAULT_METHODS, Faults, FaultSpec
-from .inputs import emulator_state, limit_query, parse_json_body, sid_query
+from .inputs import emulator_state, glob_problem, glob_query, limit_query, parse_json_body, sid_query
 from .journal import RequestJournal
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator control"])
@@ -72,13 +73,18 @@ async def apply_fixtures(request: Request, database: DatabaseDep) -> Response:
 async def list_requests(request: Request) -> Response:
     query = request.query_params
     journal: RequestJournal = emulator_state(request).journal
-    entries = journal.entries(
-        method=query.get("method"),
-        path=query.get("path"),
-        account_sid=sid_query(request, "account_sid", sids.ACCOUNT),
-        limit=limit_query(request),
-    )
-    return TwilioJSONResponse({"requests": [entry.as_json() for entry in entries]})
+    method = query.get("method")
+    path = glob_query(request, "path")
+    account_sid = sid_query(request, "account_sid", sids.ACCOUNT)
+    limit = limit_query(request)
+
+    def listing() -> bytes:
+        entries = journal.entries(method=method, path=path, account_sid=account_sid, limit=limit)
+        return bytes(TwilioJSONResponse({"requests": [entry.as_json() for entry in entries]}).body)
+
+    # Up to thousands of entries of up to 16 KiB: selected and encoded off the event loop, so the server
+    # keeps answering meanwhile.
+    return Response(await asyncio.to_thread(listing), media_type=JSON_CONTENT_TYPE)
 
 
 @router.delete("/requests", operation_id="EmulatorClearRequests", status_code=204)
@@ -112,6 +118,9 @@ class FaultRequest(BaseModel):
     def _storable_path(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("must not contain U+0000 (NUL)")
+        problem = glob_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("account_sid")

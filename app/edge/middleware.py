@@ -15,7 +15,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..control.admin import check_admin_token, needs_admin_token
-from ..control.journal import JournalEntry, RequestJournal
+from ..control.journal import MAX_QUERY_CHARS, JournalEntry, RequestJournal, bounded_parameters
 from ..db import Database
 from ..twilio import sids
 from ..twilio.errors import JSON_CONTENT_TYPE, TwilioError, generic_error, not_found
@@ -150,13 +150,19 @@ class TwilioEdgeMiddleware:
 
     @staticmethod
     def _journal_entry(scope: Scope, context: RequestContext, status: int, seconds: float) -> JournalEntry:
+        # A request nobody authenticated keeps no parameters: its body is nobody's, and never parsed.
+        authenticated = context.account_sid is not None
+        pairs = context.recorded_form().pairs if authenticated else []
+        params, cut = bounded_parameters(pairs)
+        query = scope.get("query_string", b"").decode("latin-1")
         return JournalEntry(
             time=time.time(),
             request_id=context.request_id,
             method=scope["method"],
             path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            params=[[name, value] for name, value in context.recorded_form().pairs],
+            query=query[:MAX_QUERY_CHARS],
+            params=params,
+            truncated=cut or len(query) > MAX_QUERY_CHARS or (not authenticated and bool(context.body)),
             account_sid=context.account_sid,
             username=context.username,
             status=status,
