@@ -53,7 +53,7 @@ def test_an_account_never_configured_has_the_defaults(api: httpx.Client) -> None
     assert answer.headers["content-type"] == "application/json; charset=utf-8"
     assert answer.json() == {
         "account_sid": DEMO_ACCOUNT,
-        "method": None,
+        "method": "POST",  # Twilio's schema for this resource allows GET or POST, never null
         "filters": None,
         "pre_webhook_url": None,
         "post_webhook_url": None,
@@ -93,7 +93,7 @@ def test_empty_values_clear_and_target_returns_to_its_default(api: httpx.Client)
     )
     assert cleared["pre_webhook_url"] is None
     assert cleared["post_webhook_url"] is None
-    assert cleared["method"] is None
+    assert cleared["method"] == "POST"  # unset again: the method deliveries use
     assert cleared["filters"] == []
     assert cleared["target"] == "webhook"
 

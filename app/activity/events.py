@@ -21,6 +21,7 @@ from ..control.tokens import SigningTokens
 from ..conversations.configuration.models import get_account_configuration
 from ..conversations.services.models import get_service
 from ..conversations.webhooks.models import get_configuration
+from ..conversations.webhooks.rules import DEFAULT_METHOD
 from ..twilio import sids
 from ..twilio.clock import timestamp_ms
 from ..twilio.errors import MISSING_PARAMETER, TwilioError, not_found
@@ -32,7 +33,6 @@ REJECTED = "rejected"
 PRE = "pre"
 POST = "post"
 SOURCES = ("SDK", "API")
-DEFAULT_METHOD = "POST"
 # Every delivery carries these; the emulator sets them, so an action's params may not.
 COMMON_PARAMETERS = frozenset({"AccountSid", "ChatServiceSid", "EventType", "Source", "RetryCount"})
 REQUEST_FIELDS = ("account_sid", "chat_service_sid", "event", "source", "params")

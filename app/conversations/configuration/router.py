@@ -11,6 +11,7 @@ from ...edge.deps import TwilioCallDep
 from ...resource import BadRequest, Resource
 from ...twilio.forms import FormParameters
 from ...twilio.responses import TwilioJSONResponse
+from ..webhooks.rules import DEFAULT_METHOD
 from .models import AccountWebhookConfiguration
 from .service import apply_changes, changes_from_form, fetch_configuration
 
@@ -20,7 +21,9 @@ router = APIRouter(prefix="/v1/Configuration", tags=["ConversationsV1Webhook"])
 def configuration_json(configuration: AccountWebhookConfiguration, base_url: str) -> dict[str, Any]:
     return {
         "account_sid": configuration.account_sid,
-        "method": configuration.method,
+        # Twilio's schema for this resource has no null method (unlike a service's): unset is POST, the
+        # method deliveries use when none is set.
+        "method": configuration.method or DEFAULT_METHOD,
         "filters": configuration.filters,
         "pre_webhook_url": configuration.pre_webhook_url,
         "post_webhook_url": configuration.post_webhook_url,

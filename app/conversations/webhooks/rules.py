@@ -20,6 +20,8 @@ INVALID_POST_WEBHOOK_URL = 50078
 
 MAX_URL_LENGTH = 2048
 METHODS = ("GET", "POST")
+# What a delivery uses when its configuration names no method.
+DEFAULT_METHOD = "POST"
 
 PRE_EVENTS = (
     "onMessageAdd",
