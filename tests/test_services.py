@@ -211,6 +211,31 @@ def test_page_urls_point_back_at_the_emulator(emulator: Server, api: httpx.Clien
 
 
 @pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("evil.example", "own"),
+        ("evil.example:8443", "own"),
+        ("10.0.0.1:8080", "own"),
+        ("localhost:18080", "http://localhost:18080"),
+        ("127.0.0.2", "http://127.0.0.2"),
+        ("[::1]:9", "http://[::1]:9"),
+    ],
+)
+def test_page_urls_never_follow_a_host_header_away_from_the_emulator(
+    emulator: Server, api: httpx.Client, host: str, expected: str
+) -> None:
+    """A `Host` header naming another machine is not taken as the emulator's name: the page URLs an SDK
+    follows use the address the request arrived on. A loopback name (a port mapping's own port) is kept."""
+    new_service(api)
+    new_service(api)
+    meta = api.get("/v1/Services?PageSize=1", headers={"Host": host}).json()["meta"]
+    base = emulator.base_url if expected == "own" else expected
+    for key in ("first_page_url", "url", "next_page_url"):
+        parts = urlsplit(meta[key])
+        assert f"{parts.scheme}://{parts.netloc}" == base, meta[key]
+
+
+@pytest.mark.parametrize(
     "query", ["PageSize=0", "PageSize=1001", "PageSize=abc", "PageSize=-1", "Page=-1", "PageToken=bogus"]
 )
 def test_invalid_paging_parameters_are_400(emulator: Server, api: httpx.Client, query: str) -> None:

@@ -5,6 +5,7 @@ declares from annotations evaluated where the dependency is made.
 """
 
 import asyncio
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -46,10 +47,11 @@ class TwilioCall:
 
     @property
     def page_base_url(self) -> str:
-        """Where list-page URLs point: the emulator itself, so SDKs following them never reach Twilio."""
+        """Where list-page URLs point: the emulator itself, so SDKs following them never reach Twilio,
+        nor any host a `Host` header names (see `own_base_url`)."""
         if self.settings.public_base_url:
             return self.settings.public_base_url
-        return f"{self.request.url.scheme}://{self.request.url.netloc}"
+        return own_base_url(self.request)
 
     @property
     def query(self) -> dict[str, str]:
@@ -58,6 +60,34 @@ class TwilioCall:
 
     def form(self) -> FormParameters:
         return self.context.form()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def own_base_url(request: Request) -> str:
+    """The emulator's own address as this request reached it.
+
+    The `Host` header is taken only when it names this machine's loopback (its port may differ from the
+    socket's behind a port mapping); any other name (`Host: evil.example`) is not trusted to be the
+    emulator, and the address of the socket the request arrived on is used instead. Behind a name of its
+    own (a compose service, a proxy), set PUBLIC_BASE_URL.
+    """
+    url = request.url
+    if url.hostname and _is_loopback(url.hostname):
+        return f"{url.scheme}://{url.netloc}"
+    server = request.scope.get("server")
+    if not server:
+        return f"{url.scheme}://127.0.0.1"
+    host, port = server[0], server[1]
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{url.scheme}://{shown}" if port is None else f"{url.scheme}://{shown}:{port}"
 
 
 async def twilio_call(request: Request) -> TwilioCall:
