@@ -12,8 +12,7 @@ Bodies: a webhook update with 2 Filters, a message create with a 1 KB Body, the 
 parameters (1000), and a body at the default size limit (1 MiB). Printed: each body's size, the µs per
 parse of each parser (the best of many short runs of about 20 ms, the two parsers in turns, so that a busy
 machine weighs on both alike and its quiet moments are found) and python-multipart's time over
-parse_qsl's.
-Needs python-multipart.
+parse_qsl's. Needs python-multipart, which is in the `test` extra only: the emulator does not use it.
 """
 
 from __future__ import annotations
