@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="When set, /_emulator/ calls (but health) need `Bearer <token>`."
     )
+    webhook_allowed_targets: Annotated[str | None, Flag(metavar="LIST")] = Field(
+        default=None,
+        description=(
+            "Comma-separated hosts (`*.example.com` for subdomains), IP addresses and networks "
+            "(`10.0.0.0/8`) webhooks may be delivered to; unset means any."
+        ),
+    )
     workers: int = Field(
         default=1, ge=1, le=64, description="Server processes sharing the port and the database."
     )
@@ -93,6 +100,16 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("webhook_allowed_targets")
+    @classmethod
+    def _allow_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from .activity.targets import TargetPolicy
+
+        TargetPolicy.parse(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("admin_token")
     @classmethod

@@ -785,6 +785,15 @@ def test_compose_postgres_emulator_is_the_same_image() -> None:
     assert ours.get("build") == theirs.get("build")
 
 
+@pytest.mark.parametrize("name", [SERVICE, POSTGRES_EMULATOR])
+def test_compose_publishes_only_on_loopback(name: str) -> None:
+    """Permissive mode and no admin token: published on another interface, the emulator would take
+    accounts, resets and hook targets from anyone on the network."""
+    for entry in compose_service(name).get("ports") or []:
+        host_ip = entry.get("host_ip") if isinstance(entry, dict) else str(entry).rsplit(":", 2)[0]
+        assert host_ip == "127.0.0.1", f"{name} publishes {entry!r} beyond 127.0.0.1"
+
+
 def test_compose_postgres_emulator_ports_one_host_port_per_replica() -> None:
     dockerfile, service = load_dockerfile(), compose_service(POSTGRES_EMULATOR)
     env = {**dockerfile.env(), **compose_environment(service)}

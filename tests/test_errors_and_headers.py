@@ -14,18 +14,22 @@ CORS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
     "access-control-allow-headers": (
-        "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since"
+        "Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, "
+        "If-Unmodified-Since, X-Twilio-Webhook-Enabled"
     ),
     "access-control-expose-headers": "ETag",
 }
 
 
-def assert_twilio_headers(answer: httpx.Response) -> None:
+def assert_twilio_headers(answer: httpx.Response, *, cors: bool = True) -> None:
     assert re.fullmatch(r"RQ[0-9a-f]{32}", answer.headers["twilio-request-id"])
     assert re.fullmatch(r"\d+\.\d{3}", answer.headers["twilio-request-duration"])
     assert int(answer.headers["twilio-concurrent-requests"]) >= 1
     for name, value in CORS.items():
-        assert answer.headers[name] == value
+        if cors:
+            assert answer.headers[name] == value
+        else:
+            assert name not in answer.headers
     assert "server" not in answer.headers
 
 
@@ -40,15 +44,17 @@ def assert_twilio_headers(answer: httpx.Response) -> None:
         ("PUT", "/v1/Services", 405),
         ("GET", "/nowhere", 404),
         ("GET", "/_emulator/health", 200),
+        ("GET", "/_emulator/requests", 200),
         ("OPTIONS", webhooks_path(DEMO_SERVICE), 200),
     ],
 )
 def test_every_response_carries_twilio_headers(
     api: httpx.Client, method: str, path: str, status: int
 ) -> None:
+    """The control API's answers carry no CORS headers: it is not for web pages (README: Security)."""
     answer = api.request(method, path)
     assert answer.status_code == status
-    assert_twilio_headers(answer)
+    assert_twilio_headers(answer, cors=not path.startswith("/_emulator/"))
 
 
 def test_headers_on_authentication_and_size_errors(emulator: Server) -> None:
@@ -127,3 +133,86 @@ def test_unexpected_failure_is_a_500_envelope_without_details(tmp_path: Path) ->
         assert "no such table" in log or "does not exist" in log
     finally:
         running.process.stop()
+
+
+# --- web pages: the control API is not for them ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1:1"},
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/_emulator/reset", b""),
+        ("POST", "/_emulator/faults", b'{"status": 500, "path": "/v1/*"}'),
+        ("POST", "/_emulator/fixtures", b'{"accounts": [{"sid": "AC' + b"7" * 32 + b'"}]}'),
+        ("DELETE", "/_emulator/requests", b""),
+        ("GET", "/_emulator/requests", b""),
+        ("POST", "/_emulator/events", b"{}"),
+    ],
+)
+def test_a_page_of_another_origin_can_neither_use_nor_read_the_control_api(
+    emulator: Server, headers: dict[str, str], method: str, path: str, body: bytes
+) -> None:
+    """Even a simple request (text/plain, no preflight) from another origin changes nothing."""
+    with emulator.client() as client:
+        client.post("/v1/Services", data={"FriendlyName": "kept"})
+        journal = client.get("/_emulator/requests").json()
+    before = emulator.snapshot()
+    with emulator.anonymous() as page:
+        answer = page.request(method, path, content=body, headers={**headers, "Content-Type": "text/plain"})
+    assert_twilio_error(answer, 403, 20403)
+    assert "access-control-allow-origin" not in answer.headers
+    assert emulator.snapshot() == before
+    with emulator.anonymous() as tool:
+        assert tool.get("/_emulator/faults").json() == {"faults": []}
+        assert tool.get("/_emulator/requests").json() == journal
+
+
+def test_the_control_api_answers_no_preflight(emulator: Server) -> None:
+    with emulator.anonymous() as page:
+        answer = page.options(
+            "/_emulator/reset",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+        )
+    assert_twilio_error(answer, 403, 20403)
+    assert "access-control-allow-origin" not in answer.headers
+
+
+def test_a_same_origin_page_and_tools_keep_the_control_api(emulator: Server) -> None:
+    host = emulator.base_url.removeprefix("http://")
+    with emulator.anonymous() as client:
+        assert client.get("/_emulator/health", headers={"Sec-Fetch-Site": "none"}).status_code == 200
+        same = client.get("/_emulator/requests", headers={"Origin": emulator.base_url, "Host": host})
+        assert same.status_code == 200
+        assert client.get("/_emulator/faults").status_code == 200  # no Origin: curl, a test suite
+
+
+@pytest.mark.parametrize("path", [webhooks_path(DEMO_SERVICE), "/v1/Services", "/_emulator/health"])
+def test_private_network_access_preflights_are_refused(emulator: Server, path: str) -> None:
+    with emulator.anonymous() as page:
+        answer = page.options(
+            path,
+            headers={
+                "Origin": "https://public.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Private-Network": "true",
+            },
+        )
+    assert_twilio_error(answer, 403, 20403)
+    assert "access-control-allow-private-network" not in answer.headers
+
+
+def test_browser_clients_of_the_twilio_api_keep_cors(emulator: Server) -> None:
+    with emulator.client() as client:
+        answer = client.get("/v1/Services", headers={"Origin": "http://localhost:3000"})
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert "X-Twilio-Webhook-Enabled" in answer.headers["access-control-allow-headers"]

@@ -26,6 +26,7 @@ from ..twilio import sids
 from ..twilio.clock import timestamp_ms
 from ..twilio.errors import MISSING_PARAMETER, TwilioError, not_found
 from .sender import HookCall, new_client, send
+from .targets import TargetPolicy
 
 PUBLISHED = "published"
 MODIFIED = "modified"
@@ -312,7 +313,13 @@ class Result:
         }
 
 
-async def simulate(request: EventRequest, setup: Setup, timeout: float, log: DeliveryLog) -> Result:
+async def simulate(
+    request: EventRequest,
+    setup: Setup,
+    timeout: float,
+    log: DeliveryLog,
+    targets: TargetPolicy | None = None,
+) -> Result:
     """Run the action: its pre-event hook, the decision, then its post-event hook."""
     action = request.action
     configuration = setup.configuration
@@ -347,7 +354,7 @@ async def simulate(request: EventRequest, setup: Setup, timeout: float, log: Del
                 url=url,
                 parameters={**common, **params},
             )
-            sent = await send(client, call, setup.auth_token, timeout)
+            sent = await send(client, call, setup.auth_token, timeout, targets)
             await log.record(sent.delivery)
             deliveries.append(sent.delivery)
             return sent.delivery.status, sent.body

@@ -13,6 +13,7 @@ from ..twilio import sids
 from ..twilio.errors import INVALID_PARAMETER, TwilioError
 from ..twilio.responses import TwilioJSONResponse, no_content
 from .events import load_setup, parse_event_request, simulate
+from .targets import TargetPolicy
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator webhooks"])
 
@@ -22,7 +23,10 @@ async def simulate_event(request: Request, database: DatabaseDep, settings: Sett
     event = parse_event_request(await request.body())
     with database.reading() as session:
         setup = load_setup(session, event, emulator_state(request).last_auth_tokens)
-    result = await simulate(event, setup, settings.webhook_timeout, emulator_state(request).deliveries)
+    allowed = settings.webhook_allowed_targets
+    targets = TargetPolicy.parse(allowed) if allowed is not None else None
+    log = emulator_state(request).deliveries
+    result = await simulate(event, setup, settings.webhook_timeout, log, targets)
     return TwilioJSONResponse(result.as_json())
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # httpx is imported on first delivery: it would add ~0.1 s to
 from ..control.deliveries import Delivery
 from ..twilio.clock import timestamp_ms
 from ..twilio.signing import signature
+from .targets import TargetPolicy
 
 USER_AGENT = "TwilioProxy/1.1"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -64,7 +65,13 @@ def request_url(call: HookCall) -> str:
     return urlunsplit(parts)
 
 
-async def send(client: httpx.AsyncClient, call: HookCall, auth_token: str | None, timeout: float) -> Sent:
+async def send(
+    client: httpx.AsyncClient,
+    call: HookCall,
+    auth_token: str | None,
+    timeout: float,
+    targets: TargetPolicy | None = None,
+) -> Sent:
     import httpx
 
     # Signed exactly as sent: httpx percent-encodes what a URL may not carry raw (é, {, |), and a
@@ -101,6 +108,9 @@ async def send(client: httpx.AsyncClient, call: HookCall, auth_token: str | None
         )
         return Sent(delivery, body)
 
+    refusal = await targets.refusal(url) if targets is not None else None
+    if refusal is not None:
+        return delivered(error="blocked", message=f"not sent: {refusal}")
     if auth_token is None:
         return delivered(
             error="no_auth_token",

@@ -12,7 +12,7 @@ from typing import Any
 from .ring import RingLog
 
 # Why a delivery got no answer: what `error` holds, and what the log's `status` filter takes besides a status.
-ERROR_KINDS = ("timeout", "refused", "unreachable", "error", "no_auth_token")
+ERROR_KINDS = ("timeout", "refused", "unreachable", "error", "no_auth_token", "blocked")
 
 
 def valid_status_filter(wanted: str) -> bool:

@@ -23,6 +23,7 @@ from ..twilio.forms import ClientDisconnected, read_body
 from ..twilio.headers import new_request_id, response_headers
 from .auth import authenticate, looks_like_username, parse_basic
 from .context import RequestContext
+from .origins import FORBIDDEN, control_refusal, is_control, private_network_refusal
 
 TWILIO_API_PREFIX = "/v1"
 
@@ -72,12 +73,14 @@ class TwilioEdgeMiddleware:
 
         response_status: int | None = None
         twilio_api = is_twilio_api(scope["path"])
+        # The control API is not for web pages: its answers carry no CORS headers (see origins.py).
+        cors = not is_control(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_status
             if message["type"] == "http.response.start":
                 response_status = message["status"]
-                extra = response_headers(request_id, time.perf_counter() - started, self.in_flight)
+                extra = response_headers(request_id, time.perf_counter() - started, self.in_flight, cors=cors)
                 message["headers"] = [*message.get("headers", []), *extra]
             elif twilio_api and response_status is not None and not message.get("more_body", False):
                 try:
@@ -107,6 +110,15 @@ class TwilioEdgeMiddleware:
                 authorizations.append(value)
         # Two Authorization headers are ambiguous: neither counts, so neither order can get a caller in.
         authorization = authorizations[0] if len(authorizations) == 1 else None
+        control = is_control(scope["path"])
+        refusal = (
+            private_network_refusal(headers)
+            or (control_refusal(headers, scope.get("scheme", "http")) if control else None)
+            or (_PREFLIGHT_REFUSED if control and scope["method"] == "OPTIONS" else None)
+        )
+        if refusal is not None:
+            await _send_error(send, refusal)
+            return
         if scope["method"] == "OPTIONS":
             # A CORS preflight never carries credentials; answer it before authentication.
             await _send_empty(send, 200)
@@ -168,6 +180,9 @@ class TwilioEdgeMiddleware:
             status=status,
             duration_ms=round(seconds * 1000, 3),
         )
+
+
+_PREFLIGHT_REFUSED = TwilioError(403, FORBIDDEN, "The control API answers no CORS preflight")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -12,7 +12,7 @@ CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (
         b"access-control-allow-headers",
         b"Accept, Authorization, Content-Type, If-Match, If-Modified-Since, If-None-Match, "
-        b"If-Unmodified-Since",
+        b"If-Unmodified-Since, X-Twilio-Webhook-Enabled",
     ),
     (b"access-control-expose-headers", b"ETag"),
 )
@@ -24,10 +24,12 @@ def new_request_id() -> str:
     return f"{sids.REQUEST}{random.getrandbits(128):032x}"
 
 
-def response_headers(request_id: str, seconds: float, concurrent: int) -> list[tuple[bytes, bytes]]:
+def response_headers(
+    request_id: str, seconds: float, concurrent: int, *, cors: bool = True
+) -> list[tuple[bytes, bytes]]:
     return [
         (b"twilio-request-id", request_id.encode()),
         (b"twilio-request-duration", f"{seconds:.3f}".encode()),
         (b"twilio-concurrent-requests", str(concurrent).encode()),
-        *CORS_HEADERS,
+        *(CORS_HEADERS if cors else ()),
     ]
