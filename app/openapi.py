@@ -35,6 +35,8 @@ ADMIN_SCHEME = "emulatorAdminToken"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 EXAMPLE_SERVICE = "IS" + "a" * 32
 EXAMPLE_CONVERSATION = "CH" + "a" * 32
+# What a `{Sid}` after each collection of a conversation looks like in an example path.
+EXAMPLE_CHILDREN = {"Participants": "MB", "Messages": "IM", "Webhooks": "WH"}
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """\
@@ -113,6 +115,9 @@ def _twilio_errors(
     if "{" in path:
         shown = path.replace("{ChatServiceSid}", EXAMPLE_SERVICE)
         shown = shown.replace("/Conversations/{Sid}", f"/Conversations/{EXAMPLE_CONVERSATION}")
+        shown = shown.replace("{ConversationSid}", EXAMPLE_CONVERSATION)
+        for collection, prefix in EXAMPLE_CHILDREN.items():
+            shown = shown.replace(f"/{collection}/{{Sid}}", f"/{collection}/{prefix}{'a' * 32}")
         shown = shown.replace("{Sid}", EXAMPLE_SERVICE)
         errors["404"] = _error(
             "No such resource in the caller's account, or a malformed SID in the path (20404).",

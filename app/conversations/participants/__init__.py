@@ -1,0 +1,2 @@
+"""Participants of a conversation: `/v1/Conversations/{ConversationSid}/Participants` and the
+service form."""
