@@ -154,6 +154,15 @@ def test_both_forms_reach_the_same_messages_of_the_default_service(
     assert fetched["chat_service_sid"] == default_service()
 
 
+def test_the_webhook_header_is_taken_on_create_update_and_delete(app_api: httpx.Client, path: str) -> None:
+    header = {"X-Twilio-Webhook-Enabled": "true"}
+    answer = app_api.post(path, data={"Body": "x"}, headers=header)
+    assert answer.status_code == 201
+    sid = answer.json()["sid"]
+    assert app_api.post(f"{path}/{sid}", data={"Body": "y"}, headers=header).status_code == 200
+    assert app_api.delete(f"{path}/{sid}", headers={"X-Twilio-Webhook-Enabled": "false"}).status_code == 204
+
+
 def test_every_field_is_stored_and_returned(app_api: httpx.Client, path: str) -> None:
     body = created(
         app_api,
