@@ -14,6 +14,7 @@ from .control.router import RESOURCE as control
 from .control.state import EmulatorState
 from .conversations.configuration.router import RESOURCE as account_webhooks
 from .conversations.conversations.router import RESOURCE as conversations
+from .conversations.messages.router import RESOURCE as messages
 from .conversations.participants.router import RESOURCE as participants
 from .conversations.services.router import RESOURCE as services
 from .conversations.webhooks.router import RESOURCE as service_webhooks
@@ -34,6 +35,7 @@ RESOURCES: tuple[Resource, ...] = (
     account_webhooks,
     conversations,
     participants,
+    messages,
     control,
     activity,
 )

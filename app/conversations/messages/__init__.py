@@ -1,0 +1,1 @@
+"""`/v1/Conversations/{ConversationSid}/Messages` and its service form: a conversation's messages."""
