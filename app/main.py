@@ -14,6 +14,7 @@ from .control.router import RESOURCE as control
 from .control.state import EmulatorState
 from .conversations.configuration.router import RESOURCE as account_webhooks
 from .conversations.conversations.router import RESOURCE as conversations
+from .conversations.scoped_webhooks.router import RESOURCE as scoped_webhooks
 from .conversations.services.router import RESOURCE as services
 from .conversations.webhooks.router import RESOURCE as service_webhooks
 from .db import Database
@@ -32,6 +33,7 @@ RESOURCES: tuple[Resource, ...] = (
     service_webhooks,
     account_webhooks,
     conversations,
+    scoped_webhooks,
     control,
     activity,
 )
