@@ -16,6 +16,7 @@ from .conversations.configuration.router import RESOURCE as account_webhooks
 from .conversations.conversations.router import RESOURCE as conversations
 from .conversations.messages.router import RESOURCE as messages
 from .conversations.participants.router import RESOURCE as participants
+from .conversations.scoped_webhooks.router import RESOURCE as scoped_webhooks
 from .conversations.services.router import RESOURCE as services
 from .conversations.webhooks.router import RESOURCE as service_webhooks
 from .db import Database
@@ -36,6 +37,7 @@ RESOURCES: tuple[Resource, ...] = (
     conversations,
     participants,
     messages,
+    scoped_webhooks,
     control,
     activity,
 )
