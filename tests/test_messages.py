@@ -20,7 +20,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from twilio_conversations_emulator.conversations.messages import service as message_rules
 
 from tests.conftest import (
     DEMO_ACCOUNT,
@@ -55,7 +54,6 @@ OTHER_ACCOUNT = "AC" + "5" * 32
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 MEDIA_SID = "ME" + "a" * 32
 CONTENT_SID = "HX" + "b" * 32
-PARTICIPANT_SID = "MB" + "c" * 32
 UNKNOWN_MESSAGE = "IM" + "0" * 32
 
 
@@ -331,41 +329,58 @@ def test_a_refused_create_takes_no_index(app_api: httpx.Client, path: str) -> No
 # --- the author's participant ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def alice_is_a_participant(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """The participants lookup as the participants resource would answer it: `alice` is one."""
-    asked: list[tuple[str, str]] = []
-
-    def lookup(_session: object, conversation_sid: str, author: str) -> str | None:
-        asked.append((conversation_sid, author))
-        return PARTICIPANT_SID if author == "alice" else None
-
-    monkeypatch.setattr(message_rules, "participant_for_author", lookup)
-    return asked
+def add_participant(api: httpx.Client, conversation: str, **params: str) -> str:
+    answer = api.post(f"/v1/Conversations/{conversation}/Participants", data=params)
+    assert answer.status_code == 201, answer.text
+    sid: str = answer.json()["sid"]
+    return sid
 
 
-def test_without_participants_no_author_is_one(app_api: httpx.Client, path: str) -> None:
-    assert message_rules.participant_for_author(None, "CH" + "0" * 32, "alice") is None  # type: ignore[arg-type]
-    assert created(app_api, path, Body="x", Author="alice")["participant_sid"] is None
-
-
-def test_participant_sid_is_the_authors_and_follows_an_author_change(
-    app_api: httpx.Client, conversation: str, path: str, alice_is_a_participant: list[tuple[str, str]]
+def test_participant_sid_is_the_author_by_identity_then_by_address(
+    app_api: httpx.Client, conversation: str, path: str
 ) -> None:
-    by_alice = created(app_api, path, Body="x", Author="alice")
-    assert by_alice["participant_sid"] == PARTICIPANT_SID
-    assert alice_is_a_participant == [(conversation, "alice")]
+    alice = add_participant(app_api, conversation, Identity="alice")
+    sms = add_participant(
+        app_api,
+        conversation,
+        **{"MessagingBinding.Address": "+15551230000", "MessagingBinding.ProxyAddress": "+15559990000"},
+    )
+    assert created(app_api, path, Body="x", Author="alice")["participant_sid"] == alice
+    assert created(app_api, path, Body="x", Author="+15551230000")["participant_sid"] == sms
+    assert created(app_api, path, Body="x")["participant_sid"] is None  # system
+    assert created(app_api, path, Body="x", Author="ALICE")["participant_sid"] is None  # exact match
+
+
+def test_participant_sid_follows_an_author_change(
+    app_api: httpx.Client, conversation: str, path: str
+) -> None:
+    alice = add_participant(app_api, conversation, Identity="alice")
     by_system = created(app_api, path, Body="x")
-    assert by_system["participant_sid"] is None
-    assert alice_is_a_participant[-1] == (conversation, "system")
     edited = app_api.post(f"{path}/{by_system['sid']}", data={"Author": "alice"}).json()
-    assert edited["participant_sid"] == PARTICIPANT_SID
-    asked = len(alice_is_a_participant)
-    kept = app_api.post(f"{path}/{by_alice['sid']}", data={"Body": "only the body"}).json()
-    assert kept["participant_sid"] == PARTICIPANT_SID
-    assert len(alice_is_a_participant) == asked  # no author change, no lookup
-    gone = app_api.post(f"{path}/{by_alice['sid']}", data={"Author": "bob"}).json()
+    assert edited["participant_sid"] == alice
+    kept = app_api.post(f"{path}/{by_system['sid']}", data={"Body": "only the body"}).json()
+    assert kept["participant_sid"] == alice
+    gone = app_api.post(f"{path}/{by_system['sid']}", data={"Author": "bob"}).json()
     assert gone["participant_sid"] is None
+
+
+def test_a_participant_of_another_conversation_is_not_the_author(
+    app_api: httpx.Client, conversation: str, path: str
+) -> None:
+    other = new_conversation(app_api, UniqueName="elsewhere")
+    add_participant(app_api, other, Identity="carol")
+    assert created(app_api, path, Body="x", Author="carol")["participant_sid"] is None
+
+
+def test_a_removed_participants_messages_stay_with_their_participant_sid(
+    app_api: httpx.Client, conversation: str, path: str
+) -> None:
+    alice = add_participant(app_api, conversation, Identity="alice")
+    message = created(app_api, path, Body="before leaving", Author="alice")
+    assert app_api.delete(f"/v1/Conversations/{conversation}/Participants/{alice}").status_code == 204
+    kept = app_api.get(f"{path}/{message['sid']}").json()
+    assert kept["body"] == "before leaving"
+    assert kept["participant_sid"] == alice
 
 
 # --- fetch, and what is not found ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ...twilio.paging import Page, PageLimits, PageRequest
 from .. import fields
 from ..conversations.models import Conversation, get_conversation
 from ..conversations.service import CONVERSATION_CLOSED
+from ..participants.models import participant_writing_as
 from .models import ConversationMessage, get_message, list_messages_page, take_index
 
 MESSAGE = "IM"
@@ -40,9 +41,8 @@ PAGES = PageLimits(default=50, largest=100, accepted=1000)
 def participant_for_author(session: Session, conversation_sid: str, author: str) -> str | None:
     """The SID of the conversation's participant who writes as `author`: the one whose identity is
     `author`, else the one whose messaging binding address is `author`; None for any other author
-    (`system`, say). The participants resource supplies this lookup; without it no author is a
-    participant."""
-    return None
+    (`system`, say)."""
+    return participant_writing_as(session, conversation_sid, author)
 
 
 def is_message_sid(value: str) -> bool:

@@ -117,3 +117,18 @@ def list_participants_page(
         Participant.account_sid == account_sid, Participant.conversation_sid == conversation_sid
     )
     return page_rows(session, statement, col(Participant.id), request)
+
+
+def participant_writing_as(session: Session, conversation_sid: str, author: str) -> str | None:
+    """The SID of the conversation's participant whose identity is `author`, else of the one whose
+    messaging binding address is `author`; None for any other author (`system`, say)."""
+    by_identity = select(Participant.sid).where(
+        Participant.conversation_sid == conversation_sid, Participant.identity == author
+    )
+    found = session.exec(by_identity.limit(1)).first()
+    if found is not None:
+        return found
+    by_address = select(Participant.sid).where(
+        Participant.conversation_sid == conversation_sid, Participant.address == author
+    )
+    return session.exec(by_address.order_by(col(Participant.id)).limit(1)).first()
