@@ -130,12 +130,13 @@ def _check_unique_name(session: Session, form: ServiceForm, name: str | None, si
 
 
 def create_conversation(
-    session: Session, account_sid: str, form: ServiceForm, changes: dict[str, Any]
+    session: Session, account_sid: str, form: ServiceForm, changes: dict[str, Any], sid: str | None = None
 ) -> Conversation:
+    """`sid` is a fixture's own; a request's conversation gets a new one."""
     _check_unique_name(session, form, changes.get("unique_name"))
     moment = now()
     conversation = Conversation(
-        sid=sids.new_sid(CONVERSATION),
+        sid=sid or sids.new_sid(CONVERSATION),
         account_sid=account_sid,
         chat_service_sid=form.chat_service_sid,
         date_created=moment,

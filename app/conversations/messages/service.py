@@ -138,13 +138,18 @@ def _copy(message: ConversationMessage) -> ConversationMessage:
 
 
 def create_message(
-    session: Session, account_sid: str, conversation: Conversation, changes: dict[str, Any]
+    session: Session,
+    account_sid: str,
+    conversation: Conversation,
+    changes: dict[str, Any],
+    sid: str | None = None,
 ) -> ConversationMessage:
+    """`sid` is a fixture's own; a request's message gets a new one."""
     _check_open(session, account_sid, conversation)
     moment = now()
     date_created: datetime = changes.get("date_created", moment)
     message = ConversationMessage(
-        sid=sids.new_sid(MESSAGE),
+        sid=sid or sids.new_sid(MESSAGE),
         account_sid=account_sid,
         conversation_sid=conversation.sid,
         index=take_index(session, account_sid, conversation.sid),

@@ -327,14 +327,19 @@ def _copy(participant: Participant) -> Participant:
 
 
 def create_participant(
-    session: Session, account_sid: str, conversation: Conversation, new: NewParticipant
+    session: Session,
+    account_sid: str,
+    conversation: Conversation,
+    new: NewParticipant,
+    sid: str | None = None,
 ) -> Participant:
+    """`sid` is a fixture's own; a request's participant gets a new one."""
     current = _open_conversation(session, account_sid, conversation)
     _check_unique(session, account_sid, current.sid, new.binding)
     moment = now()
     created = new.dates.get("date_created", moment)
     participant = Participant(
-        sid=sids.new_sid(PARTICIPANT),
+        sid=sid or sids.new_sid(PARTICIPANT),
         account_sid=account_sid,
         conversation_sid=current.sid,
         identity=new.binding.identity,

@@ -211,9 +211,14 @@ def _copy(webhook: ConversationWebhook) -> ConversationWebhook:
 
 
 def create_webhook(
-    session: Session, account_sid: str, conversation_sid: str, columns: dict[str, Any]
+    session: Session,
+    account_sid: str,
+    conversation_sid: str,
+    columns: dict[str, Any],
+    sid: str | None = None,
 ) -> ConversationWebhook:
-    """Checked inside the write, so two creates racing for the fifth place cannot both have it."""
+    """Checked inside the write, so two creates racing for the fifth place cannot both have it. `sid`
+    is a fixture's own; a request's webhook gets a new one."""
     if not conversation_exists(session, account_sid, conversation_sid):
         raise NotFound  # deleted since the request found it
     if count_webhooks(session, conversation_sid) >= MAX_WEBHOOKS:
@@ -222,7 +227,7 @@ def create_webhook(
         )
     moment = now()
     webhook = ConversationWebhook(
-        sid=sids.new_sid(WEBHOOK),
+        sid=sid or sids.new_sid(WEBHOOK),
         account_sid=account_sid,
         conversation_sid=conversation_sid,
         date_created=moment,
