@@ -114,7 +114,9 @@ def sid_in_path(name: str, prefix: str) -> Any:
     """A path parameter that must be a SID of this kind: a malformed one is answered as an unknown one,
     404."""
 
-    def checked(value: Annotated[str, Path(alias=name)]) -> str:
+    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a
+    # hop that cost a busy server two thirds of its GET throughput.
+    async def checked(value: Annotated[str, Path(alias=name)]) -> str:
         if not sids.is_sid(value, prefix):
             raise NotFound
         return value
