@@ -28,16 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (
-    SCENARIOS,
-    BenchError,
-    Server,
-    Wrk,
-    emulator_command,
-    ensure_wrk,
-    running,
-    webhooks_path,
-)
+from bench.run import SCENARIOS, Wrk, ensure_wrk
+from bench.servers import BenchError, emulator_process, running, webhooks_path
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -119,10 +111,10 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-profile-") as temporary:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, threads=2, connections=32)
-        with running(Server("emulator", emulator_command(folder / "profile.db"), folder)) as emulator:
+        with running(emulator_process(folder / "profile.db", folder)) as emulator:
             wrk.run(load, emulator, 1)  # warm-up
             load_process = subprocess.Popen(
-                wrk.command(load, emulator.url + webhooks_path(), seconds + 2),
+                wrk.command(load, emulator.base_url + webhooks_path(), seconds + 2),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
