@@ -65,10 +65,13 @@ class Checkout:
 
     @classmethod
     def of(cls, folder: Path) -> Checkout:
-        # The package folder app/ is imported as twilio_conversations_emulator through the dev/ link.
+        # The package folder is app/ in every commit. Since its rename the package is imported as
+        # twilio_conversations_emulator through the dev/ link; before, as `app` from the checkout's root.
         if (folder / "dev" / "twilio_conversations_emulator").is_dir():
             return cls(folder, "twilio_conversations_emulator", folder / "dev")
-        raise BenchError(f"{folder} holds no emulator: no dev/twilio_conversations_emulator")
+        if (folder / "app" / "__main__.py").is_file():
+            return cls(folder, "app", folder)
+        raise BenchError(f"{folder} holds no emulator: neither dev/twilio_conversations_emulator nor app/")
 
     def env(self) -> dict[str, str]:
         """PYTHONPATH with the checkout's import root first: ahead of the installed package."""

@@ -11,10 +11,11 @@ all of them alike. Printed: median, minimum and maximum of each, and the emulato
 (the median of the rounds' differences), which moves less with the machine than either figure does.
 
 `--compare REF` checks REF out into a temporary git worktree and runs the emulator from there with this
-environment's packages. `--imports` runs each server once more under `python -X importtime` and sums each
-module's own import time by top-level package (import time inflates under the flag; the shares are what
-matter). `--steps N` starts bench/startup_steps.py N times: app/cli.py's start-up with a clock mark after
-each step, one stack of imports at a time.
+environment's packages, under the import name REF's package has (`app` before its rename, else
+twilio_conversations_emulator). `--imports` runs each server once more under `python -X importtime` and
+sums each module's own import time by top-level package (import time inflates under the flag; the shares
+are what matter). `--steps N` starts bench/startup_steps.py N times: app/cli.py's start-up with a clock
+mark after each step, one stack of imports at a time.
 """
 
 from __future__ import annotations
