@@ -14,7 +14,6 @@ while profiling is lower than bench/run.py reports; the proportions are what mat
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.options import new_parser
 from bench.run import SCENARIOS, Wrk, ensure_wrk
 from bench.servers import BenchError, emulator_process, running, webhooks_path
 
@@ -137,9 +137,7 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bench/hotspots.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = new_parser("bench/hotspots.py", __doc__)
     parser.add_argument("--load", choices=sorted(SCENARIOS), default="GET", help="wrk load (default GET)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of samples (default 10)")
     parser.add_argument("--rate", type=int, default=200, help="samples per second (default 200)")

@@ -16,7 +16,6 @@ Standard library only, plus `wrk` (installed from Debian's packages when missing
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import math
@@ -41,6 +40,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.options import LoadOptions, add_check_argument, add_load_arguments, load_options, new_parser
 from bench.servers import (
     ACCOUNT_SID,
     AUTHORIZATION,
@@ -339,63 +339,28 @@ class Wrk:
 
 
 @dataclass(frozen=True)
-class Options:
-    duration: int
-    warmup: int
-    threads: int
-    connections: int
+class Options(LoadOptions):
     cold_starts: int
     reset_calls: int
     latency_requests: int
-    json_path: Path | None
     markdown_path: Path | None
-    check: bool
-
-
-def add_load_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
-    """The wrk load options and --json, shared with bench/workers.py."""
-    parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
-    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
-
-
-def load_timing(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> tuple[int, int]:
-    """(seconds per load, warm-up seconds) from `add_load_arguments`' options, checked."""
-    duration = arguments.duration if arguments.duration is not None else (3 if arguments.quick else 10)
-    warmup = arguments.warmup if arguments.warmup is not None else 1
-    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
-        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
-    return duration, warmup
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_parser("bench/run.py", __doc__)
     add_load_arguments(parser, quick_help="a smoke run: 3 s loads and fewer samples")
     parser.add_argument(
         "--markdown", dest="markdown_path", type=Path, metavar="PATH", help="write the tables as Markdown"
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    add_check_argument(parser, "exit 1 when a goal is missed")
     arguments = parser.parse_args(argv)
     quick: bool = arguments.quick
-    duration, warmup = load_timing(parser, arguments)
     return Options(
-        duration=duration,
-        warmup=warmup,
-        threads=arguments.threads,
-        connections=arguments.connections,
+        **load_options(parser, arguments),
         cold_starts=3 if quick else 5,
         reset_calls=50 if quick else 200,
         latency_requests=500 if quick else 2000,
-        json_path=arguments.json_path,
         markdown_path=arguments.markdown_path,
-        check=arguments.check,
     )
 
 
@@ -836,11 +801,7 @@ def run(options: Options) -> Report:
         wrk = Wrk(wrk_executable, folder, options.threads, options.connections)
         report = Report(
             machine=machine_facts(wrk, folder),
-            options=asdict(options)
-            | {
-                "json_path": str(options.json_path) if options.json_path else None,
-                "markdown_path": str(options.markdown_path) if options.markdown_path else None,
-            },
+            options=options.as_json(),
         )
         say(
             f"Machine: {report.machine['nproc']} CPUs, {report.machine['cpu_model']},"

@@ -20,7 +20,6 @@ mark after each step, one stack of imports at a time.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.options import new_parser
 from bench.run import raise_interrupt, say
 from bench.servers import (
     REPO,
@@ -132,9 +132,7 @@ def print_import_times(folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = new_parser("bench/startup.py", __doc__)
     parser.add_argument("--rounds", type=int, default=15, help="starts of each server (default 15)")
     parser.add_argument("--compare", metavar="REF", help="also start the emulator at this git commit")
     parser.add_argument("--imports", action="store_true", help="print import time by top-level package")

@@ -30,7 +30,6 @@ option, `scripts/postgres start` starts a throwaway server in a temporary folder
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -56,16 +55,15 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.options import LoadOptions, add_check_argument, add_load_arguments, load_options, new_parser
 from bench.run import (
     SCENARIOS,
     Wrk,
-    add_load_arguments,
     answers,
     describe_errors,
     ensure_wrk,
     fetch,
     filesystem_of,
-    load_timing,
     machine_facts,
     ratio,
     rss_kib,
@@ -337,24 +335,14 @@ class PostgresServer:
 
 
 @dataclass(frozen=True)
-class Options:
-    duration: int
-    warmup: int
-    threads: int
-    connections: int
+class Options(LoadOptions):
     postgres_url: str | None
-    json_path: Path | None
     markdown: bool
     markdown_path: Path | None
-    check: bool
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="bench/workers.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_parser("bench/workers.py", __doc__)
     add_load_arguments(parser, quick_help="a smoke run: 3 s loads")
     parser.add_argument(
         "--postgres-url",
@@ -370,22 +358,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="print the tables as Markdown (for the README); with PATH, print them plain and write the"
         " Markdown to PATH",
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when a load had errors or a server logged one"
-    )
+    add_check_argument(parser, "exit 1 when a load had errors or a server logged one")
     arguments = parser.parse_args(argv)
-    duration, warmup = load_timing(parser, arguments)
     markdown: str | None = arguments.markdown
     return Options(
-        duration=duration,
-        warmup=warmup,
-        threads=arguments.threads,
-        connections=arguments.connections,
+        **load_options(parser, arguments),
         postgres_url=arguments.postgres_url,
-        json_path=arguments.json_path,
         markdown=markdown == "-",
         markdown_path=Path(markdown) if markdown not in (None, "-") else None,
-        check=arguments.check,
     )
 
 
@@ -670,12 +650,8 @@ def run(options: Options) -> Report:
 
         report = Report(
             machine=machine,
-            options=asdict(options)
-            | {
-                "postgres_url": hide_password(options.postgres_url) if options.postgres_url else None,
-                "json_path": str(options.json_path) if options.json_path else None,
-                "markdown_path": str(options.markdown_path) if options.markdown_path else None,
-            },
+            options=options.as_json()
+            | {"postgres_url": hide_password(options.postgres_url) if options.postgres_url else None},
         )
         for line in describe_databases(machine, options):
             say(line)
