@@ -14,7 +14,6 @@ while profiling is lower than bench/run.py reports; the proportions are what mat
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -28,16 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (
-    SCENARIOS,
-    BenchError,
-    Server,
-    Wrk,
-    emulator_command,
-    ensure_wrk,
-    running,
-    webhooks_path,
-)
+from bench.options import new_parser
+from bench.run import SCENARIOS, Wrk, ensure_wrk
+from bench.servers import BenchError, emulator_process, running, webhooks_path
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -119,10 +111,10 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-profile-") as temporary:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, threads=2, connections=32)
-        with running(Server("emulator", emulator_command(folder / "profile.db"), folder)) as emulator:
+        with running(emulator_process(folder / "profile.db", folder)) as emulator:
             wrk.run(load, emulator, 1)  # warm-up
             load_process = subprocess.Popen(
-                wrk.command(load, emulator.url + webhooks_path(), seconds + 2),
+                wrk.command(load, emulator.base_url + webhooks_path(), seconds + 2),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -145,9 +137,7 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bench/hotspots.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = new_parser("bench/hotspots.py", __doc__)
     parser.add_argument("--load", choices=sorted(SCENARIOS), default="GET", help="wrk load (default GET)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of samples (default 10)")
     parser.add_argument("--rate", type=int, default=200, help="samples per second (default 200)")

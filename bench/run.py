@@ -16,9 +16,6 @@ Standard library only, plus `wrk` (installed from Debian's packages when missing
 
 from __future__ import annotations
 
-import argparse
-import base64
-import compileall
 import http.client
 import json
 import math
@@ -26,15 +23,14 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -42,13 +38,25 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parent.parent
-BASELINE_APP = Path(__file__).resolve().parent / "baseline_app.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ACCOUNT_SID = "AC00000000000000000000000000000000"
-AUTH_TOKEN = "demo-auth-token"
-SERVICE_SID = "IS00000000000000000000000000000000"
-AUTHORIZATION = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+from bench.options import LoadOptions, add_check_argument, add_load_arguments, load_options, new_parser
+from bench.servers import (
+    ACCOUNT_SID,
+    AUTHORIZATION,
+    REPO,
+    SERVICE_SID,
+    THIS_CHECKOUT,
+    BenchError,
+    EmulatorProcess,
+    ServerProcess,
+    baseline_process,
+    connect,
+    emulator_process,
+    running,
+    webhooks_path,
+)
+
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 POST_BODY = "Filters=onMessageAdd&Filters=onMessageAdded&Method=POST"
 # Under load each wrk thread alternates between two of these, so (nearly) every POST changes the stored
@@ -60,10 +68,6 @@ POST_BODIES = (
     "Filters=onMessageAdd&Filters=onMessageAdded&Method=GET",
     "Filters=onMessageAdded&Filters=onMessageAdd&Method=GET",
 )
-
-
-def webhooks_path(service_sid: str = SERVICE_SID) -> str:
-    return f"/v1/Services/{service_sid}/Configuration/Webhooks"
 
 
 # The goals the emulator is held to; each row of the final table is one of these.
@@ -79,27 +83,7 @@ SCALE_SMALL = 10
 SCALE_LARGE = 100_000
 
 
-class BenchError(Exception):
-    """A failure that ends the run with one clear message."""
-
-
-# --------------------------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def clean_environment() -> dict[str, str]:
-    """This process's environment without anything that would change the emulator's defaults."""
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TWILIO_EMULATOR_", "TWILIO_REGION", "TWILIO_EDGE"))
-    }
+# ------------------------------------------------------------------------------------------- requests
 
 
 def fetch(
@@ -121,118 +105,6 @@ def get_webhooks(connection: http.client.HTTPConnection, service_sid: str = SERV
 def post_webhooks(connection: http.client.HTTPConnection) -> tuple[int, bytes]:
     headers = {"Authorization": AUTHORIZATION, "Content-Type": FORM_CONTENT_TYPE}
     return fetch(connection, "POST", webhooks_path(), body=POST_BODY, headers=headers)
-
-
-class Server:
-    """A server in a child process on 127.0.0.1 and a free port; ready once the webhooks GET answers 200."""
-
-    def __init__(
-        self, name: str, command: Callable[[int], list[str]], log_folder: Path, cwd: Path = REPO
-    ) -> None:
-        self.name = name
-        self.command = command
-        self.cwd = cwd  # `python -m app` runs the app found here
-        self.log_path = log_folder / f"{name}-{time.monotonic_ns()}.log"
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.startup_seconds = math.nan
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise BenchError(f"{self.name} is not running")
-        return self.process.pid
-
-    def connect(self, timeout: float = 30.0) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def start(self, timeout: float = 30.0) -> Server:
-        # A free port can be taken between probing and binding: try a few.
-        for _ in range(5):
-            self.port = free_port()
-            if self._start_once(timeout):
-                return self
-        raise BenchError(f"{self.name} did not start; its log:\n{self.log()}")
-
-    def _start_once(self, timeout: float) -> bool:
-        with self.log_path.open("ab") as log:
-            started = time.perf_counter()
-            self.process = subprocess.Popen(
-                self.command(self.port),
-                cwd=self.cwd,
-                env=clean_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Its own session: a Ctrl-C reaches only this script, which then stops the server itself.
-                start_new_session=True,
-            )
-        deadline = started + timeout
-        while time.perf_counter() < deadline:
-            if self.process.poll() is not None:
-                return False
-            connection = self.connect(timeout=5.0)
-            try:
-                status, _ = get_webhooks(connection)
-                if status == 200:
-                    self.startup_seconds = time.perf_counter() - started
-                    return True
-            except (OSError, http.client.HTTPException):
-                pass
-            finally:
-                connection.close()
-            time.sleep(0.002)
-        self.stop()
-        return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        """SIGTERM, as Ctrl-C or `docker stop` would; SIGKILL if it has not exited within 10 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def compile_sources(source: Path) -> None:
-    """Bytecode for `source/app`, as an install (and scripts/bootstrap) leaves it: where
-    PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile the modules again at every start."""
-    if not compileall.compile_dir(source / "app", quiet=1):
-        raise BenchError(f"{source / 'app'} does not compile")
-
-
-def emulator_command(database: Path) -> Callable[[int], list[str]]:
-    def command(port: int) -> list[str]:
-        # No --fixtures: the default is the shipped fixtures/, as for any user.
-        return [
-            sys.executable,
-            *("-m", "twilio_conversations_emulator", "serve", "--host", "127.0.0.1", "--port", str(port)),
-            *("--database", f"sqlite:///{database}"),
-        ]
-
-    return command
-
-
-def baseline_command(port: int) -> list[str]:
-    return [sys.executable, str(BASELINE_APP), "--host", "127.0.0.1", "--port", str(port)]
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -431,8 +303,8 @@ class Wrk:
             *("-s", str(self.scripts[scenario]), url),
         ]
 
-    def run(self, scenario: str, server: Server, seconds: int) -> LoadResult:
-        command = self.command(scenario, server.url + webhooks_path(), seconds)
+    def run(self, scenario: str, server: ServerProcess, seconds: int) -> LoadResult:
+        command = self.command(scenario, server.base_url + webhooks_path(), seconds)
         finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
         lines = [line for line in finished.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
         if finished.returncode != 0 or not lines:
@@ -467,63 +339,28 @@ class Wrk:
 
 
 @dataclass(frozen=True)
-class Options:
-    duration: int
-    warmup: int
-    threads: int
-    connections: int
+class Options(LoadOptions):
     cold_starts: int
     reset_calls: int
     latency_requests: int
-    json_path: Path | None
     markdown_path: Path | None
-    check: bool
-
-
-def add_load_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
-    """The wrk load options and --json, shared with bench/workers.py."""
-    parser.add_argument("--quick", action="store_true", help=quick_help)
-    parser.add_argument("--duration", type=int, metavar="SECONDS", help="seconds per wrk load (default 10)")
-    parser.add_argument("--warmup", type=int, metavar="SECONDS", help="wrk warm-up before each load (1)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--json", dest="json_path", type=Path, metavar="PATH", help="write results as JSON")
-
-
-def load_timing(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> tuple[int, int]:
-    """(seconds per load, warm-up seconds) from `add_load_arguments`' options, checked."""
-    duration = arguments.duration if arguments.duration is not None else (3 if arguments.quick else 10)
-    warmup = arguments.warmup if arguments.warmup is not None else 1
-    if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
-        parser.error("--duration must be >= 1, --warmup >= 0, and --connections >= --threads >= 1")
-    return duration, warmup
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_parser("bench/run.py", __doc__)
     add_load_arguments(parser, quick_help="a smoke run: 3 s loads and fewer samples")
     parser.add_argument(
         "--markdown", dest="markdown_path", type=Path, metavar="PATH", help="write the tables as Markdown"
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    add_check_argument(parser, "exit 1 when a goal is missed")
     arguments = parser.parse_args(argv)
     quick: bool = arguments.quick
-    duration, warmup = load_timing(parser, arguments)
     return Options(
-        duration=duration,
-        warmup=warmup,
-        threads=arguments.threads,
-        connections=arguments.connections,
+        **load_options(parser, arguments),
         cold_starts=3 if quick else 5,
         reset_calls=50 if quick else 200,
         latency_requests=500 if quick else 2000,
-        json_path=arguments.json_path,
         markdown_path=arguments.markdown_path,
-        check=arguments.check,
     )
 
 
@@ -534,9 +371,9 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def answers(server: Server) -> list[bytes]:
+def answers(server: ServerProcess) -> list[bytes]:
     """The bodies of a GET, a POST and a GET after it, each checked to be a 200."""
-    connection = server.connect()
+    connection = connect(server)
     try:
         exchanges = [
             ("GET", get_webhooks(connection)),
@@ -551,7 +388,7 @@ def answers(server: Server) -> list[bytes]:
     return [body for _, (_, body) in exchanges]
 
 
-def check_answers(baseline: Server, emulator: Server) -> None:
+def check_answers(baseline: ServerProcess, emulator: ServerProcess) -> None:
     """Both answer 200 and the same bodies, to GET and POST, before any load."""
     theirs, mine = answers(emulator), answers(baseline)
     for label, expected, got in zip(("GET", "POST", "GET after POST"), theirs, mine, strict=True):
@@ -560,7 +397,9 @@ def check_answers(baseline: Server, emulator: Server) -> None:
             say(f"  emulator {expected!r}\n  baseline {got!r}")
 
 
-def measure_load(options: Options, wrk: Wrk, baseline: Server, emulator: Server) -> dict[str, Any]:
+def measure_load(
+    options: Options, wrk: Wrk, baseline: ServerProcess, emulator: ServerProcess
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for scenario, (label, _) in SCENARIOS.items():
         pair: dict[str, LoadResult] = {}
@@ -586,8 +425,8 @@ def measure_cold_start(options: Options, folder: Path) -> dict[str, Any]:
     """Process launch to the first 200 on the webhooks GET; the emulator on a fresh database every time."""
     samples: dict[str, list[float]] = {"emulator": [], "baseline": []}
     for attempt in range(options.cold_starts):
-        emulator = Server("emulator", emulator_command(folder / f"cold-{attempt}.db"), folder)
-        for server in (emulator, Server("baseline", baseline_command, folder)):
+        emulator = emulator_process(folder / f"cold-{attempt}.db", folder)
+        for server in (emulator, baseline_process(folder)):
             with running(server):
                 samples[server.name].append(server.startup_seconds)
     return {
@@ -595,8 +434,8 @@ def measure_cold_start(options: Options, folder: Path) -> dict[str, Any]:
     }
 
 
-def measure_reset(options: Options, emulator: Server) -> dict[str, Any]:
-    connection = emulator.connect()
+def measure_reset(options: Options, emulator: ServerProcess) -> dict[str, Any]:
+    connection = connect(emulator)
     durations: list[float] = []
     try:
         for _ in range(options.reset_calls):
@@ -652,8 +491,8 @@ def seed_services(database: Path, total: int) -> str:
     return sids[len(sids) // 2]
 
 
-def sequential_latencies(server: Server, service_sid: str, count: int) -> list[float]:
-    connection = server.connect()
+def sequential_latencies(server: ServerProcess, service_sid: str, count: int) -> list[float]:
+    connection = connect(server)
     durations: list[float] = []
     try:
         for _ in range(count):
@@ -669,18 +508,18 @@ def sequential_latencies(server: Server, service_sid: str, count: int) -> list[f
 
 def measure_scale(options: Options, folder: Path) -> dict[str, Any]:
     """Sequential keep-alive GET latency with 10 and with 100,000 services in the database."""
-    targets: dict[int, tuple[Server, str]] = {}
+    targets: dict[int, tuple[EmulatorProcess, str]] = {}
     with ExitStack() as stack:
         for total in (SCALE_SMALL, SCALE_LARGE):
             database = folder / f"scale-{total}.db"
             # A first start creates the schema and applies the fixtures; rows go in while it is stopped.
-            with running(Server(f"emulator-{total}", emulator_command(database), folder)):
+            with running(emulator_process(database, folder, name=f"emulator-{total}")):
                 pass
             started = time.perf_counter()
             target = seed_services(database, total)
             say(f"  seeded {total:,} services in {time.perf_counter() - started:.2f} s")
             server = stack.enter_context(
-                running(Server(f"emulator-{total}", emulator_command(database), folder))
+                running(emulator_process(database, folder, name=f"emulator-{total}"))
             )
             targets[total] = (server, target)
         samples: dict[int, list[float]] = {total: [] for total in targets}
@@ -956,17 +795,13 @@ def raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def run(options: Options) -> Report:
     wrk_executable = ensure_wrk()
-    compile_sources(REPO)
+    THIS_CHECKOUT.compile()
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-bench-") as temporary, ExitStack() as stack:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, options.threads, options.connections)
         report = Report(
             machine=machine_facts(wrk, folder),
-            options=asdict(options)
-            | {
-                "json_path": str(options.json_path) if options.json_path else None,
-                "markdown_path": str(options.markdown_path) if options.markdown_path else None,
-            },
+            options=options.as_json(),
         )
         say(
             f"Machine: {report.machine['nproc']} CPUs, {report.machine['cpu_model']},"
@@ -979,10 +814,8 @@ def run(options: Options) -> Report:
         report.cold_start = measure_cold_start(options, folder)
 
         say("Starting the emulator (fresh SQLite file, shipped fixtures) and the baseline ...")
-        emulator = stack.enter_context(
-            running(Server("emulator", emulator_command(folder / "bench.db"), folder))
-        )
-        baseline = stack.enter_context(running(Server("baseline", baseline_command, folder)))
+        emulator = stack.enter_context(running(emulator_process(folder / "bench.db", folder)))
+        baseline = stack.enter_context(running(baseline_process(folder)))
         check_answers(baseline, emulator)
 
         say("Load ...")

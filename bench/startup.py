@@ -11,15 +11,15 @@ all of them alike. Printed: median, minimum and maximum of each, and the emulato
 (the median of the rounds' differences), which moves less with the machine than either figure does.
 
 `--compare REF` checks REF out into a temporary git worktree and runs the emulator from there with this
-environment's packages. `--imports` runs each server once more under `python -X importtime` and sums each
-module's own import time by top-level package (import time inflates under the flag; the shares are what
-matter). `--steps N` starts bench/startup_steps.py N times: app/cli.py's start-up with a clock mark after
-each step, one stack of imports at a time.
+environment's packages, under the import name REF's package has (`app` before its rename, else
+twilio_conversations_emulator). `--imports` runs each server once more under `python -X importtime` and
+sums each module's own import time by top-level package (import time inflates under the flag; the shares
+are what matter). `--steps N` starts bench/startup_steps.py N times: app/cli.py's start-up with a clock
+mark after each step, one stack of imports at a time.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
 import statistics
 import subprocess
@@ -27,29 +27,28 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (
+from bench.options import new_parser
+from bench.run import raise_interrupt, say
+from bench.servers import (
     REPO,
+    THIS_CHECKOUT,
     BenchError,
-    Server,
-    baseline_command,
-    compile_sources,
-    emulator_command,
-    raise_interrupt,
+    Checkout,
+    CommandServer,
+    ServerProcess,
+    baseline_process,
+    emulator_process,
     running,
-    say,
 )
 
-Command = Callable[[int], list[str]]
-
-
-def with_import_times(command: Command) -> Command:
-    return lambda port: [sys.executable, "-X", "importtime", *command(port)[1:]]
+# `python -X importtime`, for whatever command line a server has.
+IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
 
 
 def import_times_by_package(log: str) -> defaultdict[str, float]:
@@ -74,15 +73,20 @@ def worktree(ref: str, stack: ExitStack) -> Path:
 STEPS_SERVER = Path(__file__).resolve().parent / "startup_steps.py"
 
 
-def steps_command(database: Path, marks: Path) -> Command:
-    return lambda port: [sys.executable, str(STEPS_SERVER), str(port), str(database), str(marks)]
+def steps_server(folder: Path, database: Path, marks: Path) -> CommandServer:
+    return CommandServer(
+        "steps",
+        lambda port: [sys.executable, str(STEPS_SERVER), str(port), str(database), str(marks)],
+        folder,
+        env=THIS_CHECKOUT.env(),
+    )
 
 
 def print_steps(folder: Path, starts: int) -> None:
     durations: dict[str, list[float]] = defaultdict(list)
     for attempt in range(starts):
         database, marks = folder / f"steps-{attempt}.db", folder / f"steps-{attempt}.marks"
-        server = Server("steps", steps_command(database, marks), folder)
+        server = steps_server(folder, database, marks)
         launched = time.time()
         with running(server):
             answered = launched + server.startup_seconds
@@ -112,8 +116,8 @@ def print_samples(samples: dict[str, list[float]]) -> None:
 def print_import_times(folder: Path) -> None:
     totals: dict[str, defaultdict[str, float]] = {}
     for server in (
-        Server("emulator", with_import_times(emulator_command(folder / "imports.db")), folder),
-        Server("baseline", with_import_times(baseline_command), folder),
+        emulator_process(folder / "imports.db", folder, env=IMPORT_TIMES),
+        baseline_process(folder, env=IMPORT_TIMES),
     ):
         with running(server):
             pass
@@ -128,9 +132,7 @@ def print_import_times(folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = new_parser("bench/startup.py", __doc__)
     parser.add_argument("--rounds", type=int, default=15, help="starts of each server (default 15)")
     parser.add_argument("--compare", metavar="REF", help="also start the emulator at this git commit")
     parser.add_argument("--imports", action="store_true", help="print import time by top-level package")
@@ -154,19 +156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
-        sources = {"emulator": REPO}
+        sources = {"emulator": THIS_CHECKOUT}
         if compare:
-            sources[f"emulator at {compare}"] = worktree(compare, stack)
-        for source in sources.values():
-            compile_sources(source)
+            sources[f"emulator at {compare}"] = Checkout.of(worktree(compare, stack))
+        for checkout in sources.values():
+            checkout.compile()
         samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
         say(f"a warm-up round (files into the page cache), then {rounds} rounds ...")
         for attempt in range(-1, rounds):
-            servers = [
-                Server(name, emulator_command(folder / f"{attempt}-{index}.db"), folder, cwd=source)
-                for index, (name, source) in enumerate(sources.items())
+            servers: list[ServerProcess] = [
+                emulator_process(folder / f"{attempt}-{index}.db", folder, name=name, checkout=checkout)
+                for index, (name, checkout) in enumerate(sources.items())
             ]
-            for server in [*servers, Server("baseline", baseline_command, folder)]:
+            for server in [*servers, baseline_process(folder)]:
                 with running(server):
                     if attempt >= 0:
                         samples[server.name].append(server.startup_seconds)

@@ -25,7 +25,7 @@ def mark(step: str) -> None:
     MARKS.append((time.time(), step))
 
 
-import app.settings  # noqa: E402
+from twilio_conversations_emulator import settings as emulator_settings  # noqa: E402
 
 mark("pydantic and pydantic-settings (imported by the settings)")
 import uvicorn  # noqa: E402
@@ -40,18 +40,17 @@ mark("SQLAlchemy")
 import sqlmodel  # noqa: E402, F401
 
 mark("SQLModel (SQLAlchemy's ORM)")
+from twilio_conversations_emulator import main as emulator_main  # noqa: E402
 from twilio_conversations_emulator.edge.protocol import TwilioHttpToolsProtocol  # noqa: E402
-
-import app.main  # noqa: E402
 
 mark("the emulator's models, routers and control modules")
 
 
 def main(port: int, database: Path, marks: Path) -> None:
-    settings = app.settings.load_settings(
+    settings = emulator_settings.load_settings(
         database_url=f"sqlite:///{database}", port=port, log_level="warning"
     )
-    application = app.main.create_app(settings)
+    application = emulator_main.create_app(settings)
     mark("`create_app`: schema and shipped fixtures on a fresh file")
     gc.freeze()
     gc.enable()

@@ -30,7 +30,6 @@ option, `scripts/postgres start` starts a throwaway server in a temporary folder
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -41,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -56,22 +55,15 @@ from sqlalchemy.pool import NullPool
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.options import LoadOptions, add_check_argument, add_load_arguments, load_options, new_parser
 from bench.run import (
-    REPO,
     SCENARIOS,
-    BenchError,
-    Server,
     Wrk,
-    add_load_arguments,
     answers,
-    baseline_command,
-    clean_environment,
-    compile_sources,
     describe_errors,
     ensure_wrk,
     fetch,
     filesystem_of,
-    load_timing,
     machine_facts,
     ratio,
     rss_kib,
@@ -79,6 +71,17 @@ from bench.run import (
     say,
     table,
     version_of,
+)
+from bench.servers import (
+    REPO,
+    THIS_CHECKOUT,
+    BenchError,
+    ServerProcess,
+    baseline_process,
+    clean_environment,
+    connect,
+    emulator_process,
+    start,
     webhooks_path,
 )
 
@@ -123,41 +126,9 @@ CONFIGS = tuple(Config(kind, workers) for kind in KINDS for workers in WORKER_CO
 # --------------------------------------------------------------------------------------------- servers
 
 
-def emulator_workers_command(database_url: str, workers: int) -> Callable[[int], list[str]]:
-    def command(port: int) -> list[str]:
-        # No --fixtures: the default is the shipped fixtures/, as for any user.
-        return [
-            sys.executable,
-            *("-m", "twilio_conversations_emulator", "serve", "--host", "127.0.0.1", "--port", str(port)),
-            *("--database", database_url, "--workers", str(workers)),
-        ]
-
-    return command
-
-
-def baseline_workers_command(workers: int) -> Callable[[int], list[str]]:
-    """The baseline as bench/run.py starts it with 1 worker; with more, uvicorn's CLI on the same settings.
-
-    bench/baseline_app.py passes an app object to `uvicorn.run`, which cannot start workers (they need an
-    import string): `--log-level info`, no access log and no server header are what it sets.
-    """
-    if workers == 1:
-        return baseline_command
-
-    def command(port: int) -> list[str]:
-        return [
-            sys.executable,
-            *("-m", "uvicorn", "bench.baseline_app:app", "--workers", str(workers)),
-            *("--host", "127.0.0.1", "--port", str(port)),
-            *("--log-level", "info", "--no-access-log", "--no-server-header"),
-        ]
-
-    return command
-
-
-def health_once(server: Server) -> tuple[int, dict[str, Any]]:
+def health_once(server: ServerProcess) -> tuple[int, dict[str, Any]]:
     """One `/_emulator/health` call on a new connection: (status, document), (0, {}) when unanswered."""
-    connection = server.connect(timeout=10.0)
+    connection = connect(server, timeout=10.0)
     try:
         status, body = fetch(connection, "GET", HEALTH_PATH)
     except (OSError, http.client.HTTPException):
@@ -172,7 +143,7 @@ def health_once(server: Server) -> tuple[int, dict[str, Any]]:
 
 
 def health_pids(
-    server: Server, wanted: int, timeout: float = WORKER_TIMEOUT_S
+    server: ServerProcess, wanted: int, timeout: float = WORKER_TIMEOUT_S
 ) -> tuple[set[int], set[str], int]:
     """The pids answering health calls, sent in concurrent rounds until `wanted` of them answered or the
     time is up; with the databases they report and the number of calls."""
@@ -193,7 +164,7 @@ def health_pids(
     return pids, databases, calls
 
 
-def check_emulator_workers(config: Config, server: Server) -> list[int]:
+def check_emulator_workers(config: Config, server: ServerProcess) -> list[int]:
     """Health answers, on the expected backend, from at least as many processes as there are workers."""
     pids, databases, calls = health_pids(server, config.workers)
     if not pids:
@@ -213,7 +184,7 @@ def check_emulator_workers(config: Config, server: Server) -> list[int]:
     return sorted(pids)
 
 
-def check_baseline_workers(config: Config, server: Server) -> list[int]:
+def check_baseline_workers(config: Config, server: ServerProcess) -> list[int]:
     """The baseline has no health call: its log must show each worker started and its app ready."""
     deadline = time.monotonic() + WORKER_TIMEOUT_S
     while True:
@@ -231,7 +202,7 @@ def check_baseline_workers(config: Config, server: Server) -> list[int]:
         time.sleep(0.05)
 
 
-def log_problems(server: Server) -> list[str]:
+def log_problems(server: ServerProcess) -> list[str]:
     """Lines of a server's log that tell of an error: tracebacks, ERROR lines, workers dying."""
     pattern = re.compile(r"Traceback|^ERROR|^CRITICAL|Child process \[\d+\] died|Exception", re.MULTILINE)
     return [line for line in server.log().splitlines() if pattern.search(line)]
@@ -364,24 +335,14 @@ class PostgresServer:
 
 
 @dataclass(frozen=True)
-class Options:
-    duration: int
-    warmup: int
-    threads: int
-    connections: int
+class Options(LoadOptions):
     postgres_url: str | None
-    json_path: Path | None
     markdown: bool
     markdown_path: Path | None
-    check: bool
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="bench/workers.py",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = new_parser("bench/workers.py", __doc__)
     add_load_arguments(parser, quick_help="a smoke run: 3 s loads")
     parser.add_argument(
         "--postgres-url",
@@ -397,22 +358,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="print the tables as Markdown (for the README); with PATH, print them plain and write the"
         " Markdown to PATH",
     )
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 when a load had errors or a server logged one"
-    )
+    add_check_argument(parser, "exit 1 when a load had errors or a server logged one")
     arguments = parser.parse_args(argv)
-    duration, warmup = load_timing(parser, arguments)
     markdown: str | None = arguments.markdown
     return Options(
-        duration=duration,
-        warmup=warmup,
-        threads=arguments.threads,
-        connections=arguments.connections,
+        **load_options(parser, arguments),
         postgres_url=arguments.postgres_url,
-        json_path=arguments.json_path,
         markdown=markdown == "-",
         markdown_path=Path(markdown) if markdown not in (None, "-") else None,
-        check=arguments.check,
     )
 
 
@@ -428,7 +381,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-def measure_load(options: Options, wrk: Wrk, servers: dict[Config, Server]) -> dict[str, Any]:
+def measure_load(options: Options, wrk: Wrk, servers: dict[Config, ServerProcess]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for scenario, (label, _) in SCENARIOS.items():
         figures: dict[str, Any] = {}
@@ -477,27 +430,35 @@ def measure_load(options: Options, wrk: Wrk, servers: dict[Config, Server]) -> d
 
 def start_servers(
     stack: ExitStack, folder: Path, postgres: PostgresServer
-) -> tuple[dict[Config, Server], dict[str, Any]]:
-    servers: dict[Config, Server] = {}
+) -> tuple[dict[Config, ServerProcess], dict[str, Any]]:
+    servers: dict[Config, ServerProcess] = {}
     described: dict[str, Any] = {}
     for config in CONFIGS:
         say(f"Starting {config.title} ...")
         database, storage = "", "-"
+        server: ServerProcess
         if config.kind == "baseline":
-            command = baseline_workers_command(config.workers)
-        elif config.kind == "sqlite":
-            path = folder / config.name / "emulator.db"
-            path.parent.mkdir()
-            database, storage = f"sqlite:///{path}", "fresh SQLite file"
-            command = emulator_workers_command(database, config.workers)
+            server = baseline_process(
+                folder, workers=config.workers, name=config.name, startup_timeout=STARTUP_TIMEOUT_S
+            )
         else:
-            name = f"emulator_bench_{os.getpid()}_{config.workers}w"
-            database, kind = stack.enter_context(postgres.fresh(name))
-            storage = f"fresh PostgreSQL {kind}"
-            command = emulator_workers_command(database, config.workers)
-        server = Server(config.name, command, folder)
+            if config.kind == "sqlite":
+                path = folder / config.name / "emulator.db"
+                path.parent.mkdir()
+                database, storage = f"sqlite:///{path}", "fresh SQLite file"
+            else:
+                name = f"emulator_bench_{os.getpid()}_{config.workers}w"
+                database, kind = stack.enter_context(postgres.fresh(name))
+                storage = f"fresh PostgreSQL {kind}"
+            server = emulator_process(
+                database,
+                folder,
+                name=config.name,
+                extra_args=["--workers", str(config.workers)],
+                startup_timeout=STARTUP_TIMEOUT_S,
+            )
         stack.callback(server.stop)
-        server.start(timeout=STARTUP_TIMEOUT_S)
+        start(server)
         if config.kind == "baseline":
             pids = check_baseline_workers(config, server)
         else:
@@ -516,7 +477,7 @@ def start_servers(
     return servers, described
 
 
-def check_all_answers(servers: dict[Config, Server]) -> None:
+def check_all_answers(servers: dict[Config, ServerProcess]) -> None:
     """Every server answers 200 to a GET, a POST and a GET, and the same bodies as the first emulator.
 
     Each server is asked once, while it still holds the shipped fixtures: a POST changes what the next GET
@@ -533,7 +494,7 @@ def check_all_answers(servers: dict[Config, Server]) -> None:
                 say(f"  {reference.name} {expected!r}\n  {config.name} {body!r}")
 
 
-def after_load(report: Report, servers: dict[Config, Server]) -> None:
+def after_load(report: Report, servers: dict[Config, ServerProcess]) -> None:
     """RSS after the loads, and whatever went wrong: a worker replaced, errors in a log."""
     for config, server in servers.items():
         entry = report.servers[config.name]
@@ -660,7 +621,7 @@ def describe_databases(machine: dict[str, Any], options: Options) -> list[str]:
 
 def run(options: Options) -> Report:
     wrk_executable = ensure_wrk()
-    compile_sources(REPO)
+    THIS_CHECKOUT.compile()
     with (
         tempfile.TemporaryDirectory(prefix="twilio-emulator-workers-bench-") as temporary,
         ExitStack() as stack,
@@ -689,12 +650,8 @@ def run(options: Options) -> Report:
 
         report = Report(
             machine=machine,
-            options=asdict(options)
-            | {
-                "postgres_url": hide_password(options.postgres_url) if options.postgres_url else None,
-                "json_path": str(options.json_path) if options.json_path else None,
-                "markdown_path": str(options.markdown_path) if options.markdown_path else None,
-            },
+            options=options.as_json()
+            | {"postgres_url": hide_password(options.postgres_url) if options.postgres_url else None},
         )
         for line in describe_databases(machine, options):
             say(line)

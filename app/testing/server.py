@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -9,13 +10,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from urllib.error import URLError
-from urllib.request import urlopen
+from typing import Self
 
 # The installed package's import name, whatever the repository calls its folder.
 PACKAGE = (__package__ or "").rpartition(".")[0]
+HEALTH_PATH = "/_emulator/health"
+# One readiness call's limit: a server that accepts but has not answered by then is asked again.
+READY_CALL_TIMEOUT_S = 5.0
 
 
 def free_port() -> int:
@@ -25,76 +29,110 @@ def free_port() -> int:
         return port
 
 
-class EmulatorProcess:
-    """`python -m twilio_conversations_emulator serve` on 127.0.0.1 and a free port, with its own SQLite
-    file by default."""
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the variables that would change the emulator's defaults."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TWILIO_EMULATOR_", "TWILIO_REGION", "TWILIO_EDGE"))
+    }
+
+
+class StartError(RuntimeError):
+    """A server that exited or did not answer in time, on every port tried; the message holds its log."""
+
+
+class ServerProcess:
+    """A server in a child process on 127.0.0.1 and a free port, ready once a GET of `ready_path` answers
+    200. Subclasses say what to run (`command`); the environment is this process's, cleaned, plus `env`."""
 
     def __init__(
         self,
-        database: Path | str,
         *,
-        fixtures: Path | str | None = None,
-        auth_mode: str | None = None,
-        extra_args: list[str] | None = None,
-        env: dict[str, str] | None = None,
+        name: str,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        log_folder: Path | None = None,
+        ready_path: str = "/",
+        ready_headers: Mapping[str, str] | None = None,
         startup_timeout: float = 20.0,
+        poll_interval: float = 0.02,
+        new_session: bool = False,
     ) -> None:
-        self.database_url = database if isinstance(database, str) else f"sqlite:///{database}"
-        self.fixtures = fixtures
-        self.auth_mode = auth_mode
-        self.extra_args = extra_args or []
-        self.env = env or {}
+        self.name = name
+        self.env = dict(env or {})
+        self.cwd = cwd
+        self.log_folder = log_folder
+        self.ready_path = ready_path
+        self.ready_headers = dict(ready_headers or {})
         self.startup_timeout = startup_timeout
+        self.poll_interval = poll_interval
+        # A session of its own: a Ctrl-C in the terminal reaches only the parent, which stops the server.
+        self.new_session = new_session
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+        # Launch to the first 200 on `ready_path`, for the last start.
+        self.startup_seconds = float("nan")
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def command(self) -> list[str]:
-        args = [sys.executable, "-m", PACKAGE, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        args += ["--database", self.database_url]
-        if self.fixtures is not None:
-            args += ["--fixtures", str(self.fixtures)]
-        if self.auth_mode is not None:
-            args += ["--auth-mode", self.auth_mode]
-        return args + self.extra_args
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return self.process.pid
 
-    def start(self) -> EmulatorProcess:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
         # A free port can be taken between probing and binding; try a few before giving up.
         for _ in range(5):
             self.port = free_port()
             if self._start_once():
                 return self
-        raise RuntimeError(f"emulator did not start; log:\n{self.log()}")
+        raise StartError(f"{self.name} did not start; log:\n{self.log()}")
 
     def _start_once(self) -> bool:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("TWILIO_EMULATOR_", "TWILIO_REGION", "TWILIO_EDGE"))
-        }
+        env = clean_environment()
         env.update(self.env)
         with tempfile.NamedTemporaryFile(
-            prefix=f"twilio-emulator-{self.port}-", suffix=".log", delete=False
+            prefix=f"twilio-{self.name}-{self.port}-", suffix=".log", dir=self.log_folder, delete=False
         ) as log:
             self.log_path = Path(log.name)
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.new_session,
+            )
+        deadline = started + self.startup_timeout
+        while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 return False
-            try:
-                with urlopen(f"{self.base_url}/_emulator/health", timeout=1.0) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return True
-            except (URLError, OSError):
-                pass
-            time.sleep(0.02)
+            if self._answers_ready(min(READY_CALL_TIMEOUT_S, max(deadline - time.perf_counter(), 0.01))):
+                self.startup_seconds = time.perf_counter() - started
+                return True
+            time.sleep(self.poll_interval)
         self.stop()
         return False
+
+    def _answers_ready(self, timeout: float) -> bool:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", self.ready_path, headers=self.ready_headers)
+            return connection.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
 
     def log(self) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -102,7 +140,7 @@ class EmulatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        """A graceful stop (SIGTERM), as Ctrl-C or `docker stop` does."""
+        """A graceful stop (SIGTERM), as Ctrl-C or `docker stop` does; SIGKILL after 10 s."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -117,7 +155,7 @@ class EmulatorProcess:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -127,3 +165,55 @@ class EmulatorProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmulatorProcess(ServerProcess):
+    """`python -m twilio_conversations_emulator serve` on 127.0.0.1 and a free port, with its own SQLite
+    file by default; ready once `/_emulator/health` answers.
+
+    `module` runs another import name of the package (a checkout's own, found through `env`'s PYTHONPATH);
+    the other keywords are `ServerProcess`'s."""
+
+    def __init__(
+        self,
+        database: Path | str,
+        *,
+        fixtures: Path | str | None = None,
+        auth_mode: str | None = None,
+        extra_args: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 20.0,
+        module: str = PACKAGE,
+        name: str = "emulator",
+        cwd: Path | None = None,
+        log_folder: Path | None = None,
+        ready_path: str = HEALTH_PATH,
+        ready_headers: Mapping[str, str] | None = None,
+        poll_interval: float = 0.02,
+        new_session: bool = False,
+    ) -> None:
+        super().__init__(
+            name=name,
+            env=env,
+            cwd=cwd,
+            log_folder=log_folder,
+            ready_path=ready_path,
+            ready_headers=ready_headers,
+            startup_timeout=startup_timeout,
+            poll_interval=poll_interval,
+            new_session=new_session,
+        )
+        self.database_url = database if isinstance(database, str) else f"sqlite:///{database}"
+        self.fixtures = fixtures
+        self.auth_mode = auth_mode
+        self.extra_args = extra_args or []
+        self.module = module
+
+    def command(self) -> list[str]:
+        args = [sys.executable, "-m", self.module, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        args += ["--database", self.database_url]
+        if self.fixtures is not None:
+            args += ["--fixtures", str(self.fixtures)]
+        if self.auth_mode is not None:
+            args += ["--auth-mode", self.auth_mode]
+        return args + self.extra_args
