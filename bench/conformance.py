@@ -5,8 +5,8 @@
     .venv/bin/python bench/conformance.py --seed 7 --verbose    # another seed; every failure in full
 
 Starts an emulator as a user does (`python -m twilio_conversations_emulator serve`, a fresh SQLite file
-in a temporary folder, the
-shipped fixtures) and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
+in a temporary folder, the shipped fixtures)
+and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
 sends the spec's own examples, then `--max-examples` positive and `--max-examples` negative cases generated
 from the spec by schemathesis, with the demo account's valid Basic credentials. Half of the generated
 service SIDs are swapped for one that exists, so cases reach real resources and not only 404s.

@@ -6,8 +6,8 @@
     python bench/hotspots.py --summarize out.txt  # summarize stacks recorded earlier
 
 The emulator is started as bench/run.py starts it (`python -m twilio_conversations_emulator serve`, a
-fresh SQLite file, the shipped
-fixtures). Needs `py-spy` (`pip install py-spy`) and `wrk`, and the right to trace the process (root, or
+fresh SQLite file, the shipped fixtures).
+Needs `py-spy` (`pip install py-spy`) and `wrk`, and the right to trace the process (root, or
 `kernel.yama.ptrace_scope=0`). py-spy's default sampling pauses the process at each sample, so throughput
 while profiling is lower than bench/run.py reports; the proportions are what matter here.
 """

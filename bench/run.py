@@ -5,8 +5,8 @@
     python bench/run.py --json out.json  # also write every figure as JSON
 
 The emulator is started as a user starts it (`python -m twilio_conversations_emulator serve`, a fresh
-SQLite file in a temporary
-folder, the shipped fixtures); the baseline is bench/baseline_app.py on the same uvicorn settings. Both listen
+SQLite file in a temporary folder, the shipped fixtures); the baseline is bench/baseline_app.py on the
+same uvicorn settings. Both listen
 on 127.0.0.1 and a free port and are stopped at the end, on Ctrl-C and on error.
 
 Measured: throughput and latency under wrk (GET, POST, a 90/10 mix), cold start, the emulator's RSS after the
