@@ -57,6 +57,23 @@ def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) ->
     assert stored["post_webhook_url"] == "https://example.com/post"
 
 
+def test_the_python_sdk_conversation_snippet_runs(emulator: Server) -> None:
+    snippet = readme_block("python", "room.participants.create(identity=")
+    assert README_URL in snippet
+    result = subprocess.run(
+        [sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["0 True sms", "['Hi, how can we help?']"]
+    with emulator.client() as api:
+        stored = api.get("/v1/Conversations/support-42/Participants").json()["participants"]
+    assert [participant["identity"] for participant in stored] == ["agent-ana", None]
+
+
 def test_the_node_sdk_snippet_configures_the_demo_service(
     node: str, emulator: Server, tmp_path: Path
 ) -> None:
