@@ -40,6 +40,7 @@ FLAGS = [
     ("delivery_log_size", "--delivery-log-size", "DELIVERY_LOG_SIZE"),
     ("webhook_timeout", "--webhook-timeout", "WEBHOOK_TIMEOUT"),
     ("admin_token", "--admin-token", "ADMIN_TOKEN"),
+    ("webhook_allowed_targets", "--webhook-allowed-targets", "LIST"),
     ("workers", "--workers", "WORKERS"),
 ]
 
@@ -57,6 +58,7 @@ SAMPLES = {
     "delivery_log_size": ("0", "9"),
     "webhook_timeout": ("0.5", "2.5"),
     "admin_token": ("env-token", "flag-token"),
+    "webhook_allowed_targets": ("10.0.0.0/8", "hooks.example.com,127.0.0.1"),
     "workers": ("2", "3"),
 }
 
