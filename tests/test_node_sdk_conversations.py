@@ -1,0 +1,288 @@
+"""The official `twilio` Node library (6.3.1) against the emulator: conversations, participants, messages and
+conversation-scoped webhooks, every operation in both path forms.
+
+Each test runs both forms in one Node process (`tests/node/run_calls.js`): the short form,
+`client.conversations.v1.conversations`, in the account's default service, and the service form,
+`client.conversations.v1.services(sid).conversations`, in the demo service. Besides what the library
+returns or raises, each test checks what it sent: the encoding of dates, dotted and repeated parameters,
+unique names in paths, and the pages `list()` follows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import httpx
+
+from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, Server
+from tests.test_conversations import default_service
+from tests.test_node_sdk import TWILIO_BASE, node, only_request, rest_error, run_node, value
+
+__all__ = ["node"]  # the node fixture, shared with test_node_sdk
+
+# The two path forms: no service (the short form), or the demo service.
+FORMS: tuple[str | None, ...] = (None, DEMO_SERVICE)
+
+MESSAGING_SERVICE = "MG" + "1" * 32
+ROLE = "RL" + "2" * 32
+MEDIA_SID = "ME" + "a" * 32
+CONTENT_SID = "HX" + "b" * 32
+FLOW = "FW" + "ab" * 16
+HOOK_URL = "https://example.com/hook?team=a&x=1"
+TWILIO_NUMBER = "+15017122661"
+OTHER_TWILIO_NUMBER = "+15017122662"
+
+# A date as a caller passes it (a Date, milliseconds and all) and as the library sends and returns it.
+GIVEN_DATE = {"$date": "2020-01-02T03:04:05.678Z"}
+SENT_DATE = "2020-01-02T03:04:05Z"
+RETURNED_DATE = "2020-01-02T03:04:05.000Z"
+
+
+@dataclass
+class Steps:
+    """A batch of run_calls.js steps; `add` returns the step's index, for `ref` and the results."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, call: str, service: str | None, **fields: Any) -> int:
+        step: dict[str, Any] = {"call": call, **fields}
+        if service is not None:
+            step["service"] = service
+        self.steps.append(step)
+        return len(self.steps) - 1
+
+    @staticmethod
+    def ref(index: int, key: str = "sid") -> str:
+        return f"${index}.{key}"
+
+
+def conversations_path(service: str | None) -> str:
+    return "/v1/Conversations" if service is None else f"/v1/Services/{service}/Conversations"
+
+
+def service_of(service: str | None) -> str:
+    return default_service() if service is None else service
+
+
+def body_of(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The form parameters of the step's one request, sorted: the two forms' code sends them in different
+    orders, and a repeated key keeps its values' order."""
+    body = only_request(result)["body"]
+    assert isinstance(body, str)
+    return sorted(parse_qsl(body, keep_blank_values=True), key=lambda pair: pair[0])
+
+
+def pages(result: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """The path and query of each page the library fetched for a list()."""
+    fetched = []
+    for sent in result["requests"]:
+        assert sent["method"] == "GET"
+        url = urlsplit(sent["url"])
+        fetched.append((url.path, dict(parse_qsl(url.query))))
+    return fetched
+
+
+def sids(listed: list[dict[str, Any]]) -> list[str]:
+    return [item["sid"] for item in listed]
+
+
+# --- conversations -------------------------------------------------------------------------------------
+
+
+def conversation_steps(steps: Steps, service: str | None, n: int) -> dict[str, int]:
+    """Every conversation operation in one form; the step indexes by name."""
+    tag = f"f{n}"
+    name = f"Room ✓ {tag}"
+    at: dict[str, int] = {}
+    at["create"] = steps.add(
+        "conversations.create",
+        service,
+        params={
+            "friendlyName": "Friendly ✓",
+            "uniqueName": name,
+            "attributes": '{"topic": "node", "n": 1}',
+            "dateCreated": GIVEN_DATE,
+            "messagingServiceSid": MESSAGING_SERVICE,
+            "timers.inactive": "PT5M",
+            "timers.closed": "PT20M",
+            "bindings.email.address": "room@example.com",
+            "bindings.email.name": "Room",
+            "xTwilioWebhookEnabled": "true",
+        },
+    )
+    at["more"] = steps.add("conversations.create", service, params={"uniqueName": f"node-{tag}-1"})
+    steps.add("conversations.create", service, params={"uniqueName": f"node-{tag}-2", "state": "inactive"})
+    steps.add("conversations.create", service, params={"friendlyName": "no unique name", "state": "inactive"})
+    at["last"] = steps.add("conversations.create", service, params={"uniqueName": f"node-{tag}-4"})
+    at["by_name"] = steps.add("conversations.fetch", service, sid=name)
+    at["by_sid"] = steps.add("conversations.fetch", service, sid=steps.ref(at["create"]))
+    at["list"] = steps.add("conversations.list", service, params={"pageSize": 2})
+    at["inactive"] = steps.add("conversations.list", service, params={"state": "inactive", "pageSize": 1})
+    at["limited"] = steps.add("conversations.list", service, params={"pageSize": 2, "limit": 3})
+    at["update"] = steps.add(
+        "conversations.update",
+        service,
+        sid=name,
+        params={
+            "friendlyName": "Renamed",
+            "attributes": "[1, 2]",
+            "state": "inactive",
+            "dateUpdated": GIVEN_DATE,
+            "uniqueName": f"renamed-{tag}",
+            "xTwilioWebhookEnabled": "false",
+        },
+    )
+    at["clear"] = steps.add(
+        "conversations.update",
+        service,
+        sid=f"renamed-{tag}",
+        params={"friendlyName": None, "messagingServiceSid": None},
+    )
+    at["old_name"] = steps.add("conversations.fetch", service, sid=name)
+    at["taken"] = steps.add("conversations.create", service, params={"uniqueName": f"node-{tag}-1"})
+    at["closed_create"] = steps.add("conversations.create", service, params={"state": "closed"})
+    at["close"] = steps.add("conversations.update", service, sid=f"node-{tag}-4", params={"state": "closed"})
+    at["closed_update"] = steps.add(
+        "conversations.update", service, sid=f"node-{tag}-4", params={"friendlyName": "too late"}
+    )
+    at["remove"] = steps.add(
+        "conversations.remove", service, sid=f"renamed-{tag}", params={"xTwilioWebhookEnabled": "true"}
+    )
+    at["removed"] = steps.add("conversations.fetch", service, sid=steps.ref(at["create"]))
+    at["remove_again"] = steps.add("conversations.remove", service, sid=steps.ref(at["create"]))
+    return at
+
+
+def test_conversations_round_trip_every_operation_on_both_forms(
+    node: str, emulator: Server, api: httpx.Client
+) -> None:
+    steps = Steps()
+    batches = [(service, conversation_steps(steps, service, n)) for n, service in enumerate(FORMS)]
+    # The short form's conversations are not the demo service's: unknown there, by SID or unique name.
+    elsewhere = [
+        steps.add("conversations.fetch", DEMO_SERVICE, sid=steps.ref(batches[0][1]["more"])),
+        steps.add("conversations.fetch", DEMO_SERVICE, sid="node-f0-1"),
+        steps.add("conversations.fetch", None, sid="node-f1-1"),
+    ]
+
+    results = run_node(node, emulator, steps.steps)
+
+    for n, (service, at) in enumerate(batches):
+        prefix = conversations_path(service)
+        made = value(results[at["create"]])
+        sid = made["sid"]
+        url = f"{TWILIO_BASE}{prefix}/{sid}"
+        assert made == {
+            "accountSid": DEMO_ACCOUNT,
+            "chatServiceSid": service_of(service),
+            "messagingServiceSid": MESSAGING_SERVICE,
+            "sid": sid,
+            "friendlyName": "Friendly ✓",
+            "uniqueName": f"Room ✓ f{n}",
+            "attributes": '{"topic": "node", "n": 1}',
+            "state": "active",
+            "dateCreated": RETURNED_DATE,
+            "dateUpdated": RETURNED_DATE,
+            "timers": made["timers"],
+            "url": url,
+            "links": {
+                "participants": f"{url}/Participants",
+                "messages": f"{url}/Messages",
+                "webhooks": f"{url}/Webhooks",
+                "export": f"{url}/Export",
+            },
+            "bindings": {"email": {"projected_address": "room@example.com", "name": "Room"}},
+        }
+        assert set(made["timers"]) == {"date_inactive", "date_closed"}
+        sent = only_request(results[at["create"]])
+        assert (sent["method"], sent["url"]) == ("POST", emulator.base_url + prefix)
+        assert sent["webhookEnabled"] == "true"
+        assert body_of(results[at["create"]]) == [
+            ("Attributes", '{"topic": "node", "n": 1}'),
+            ("Bindings.Email.Address", "room@example.com"),
+            ("Bindings.Email.Name", "Room"),
+            ("DateCreated", SENT_DATE),
+            ("FriendlyName", "Friendly ✓"),
+            ("MessagingServiceSid", MESSAGING_SERVICE),
+            ("Timers.Closed", "PT20M"),
+            ("Timers.Inactive", "PT5M"),
+            ("UniqueName", f"Room ✓ f{n}"),
+        ]
+
+        # Fetched by unique name (sent percent-encoded in the path) and by SID alike.
+        assert value(results[at["by_name"]]) == made
+        assert only_request(results[at["by_name"]])["url"] == (
+            f"{emulator.base_url}{prefix}/{quote(f'Room ✓ f{n}')}"
+        )
+        assert value(results[at["by_sid"]]) == made
+
+        # Five conversations over three pages of two, in creation order.
+        created = [value(results[index])["sid"] for index in range(at["create"], at["last"] + 1)]
+        listed = value(results[at["list"]])
+        assert sids(listed) == created
+        assert listed[0] == made
+        fetched = pages(results[at["list"]])
+        assert [path for path, _ in fetched] == [prefix] * 3
+        assert fetched[0][1] == {"PageSize": "2"}
+        assert [(query["PageSize"], query["Page"]) for _, query in fetched[1:]] == [("2", "1"), ("2", "2")]
+        # A filter is repeated on every page the library follows.
+        inactive = value(results[at["inactive"]])
+        assert [item["uniqueName"] for item in inactive] == [f"node-f{n}-2", None]
+        assert [query["State"] for _, query in pages(results[at["inactive"]])] == ["inactive"] * 2
+        # A limit stops the library once it has enough.
+        assert sids(value(results[at["limited"]])) == created[:3]
+        assert len(results[at["limited"]]["requests"]) == 2
+
+        updated = value(results[at["update"]])
+        assert updated == {
+            **made,
+            "friendlyName": "Renamed",
+            "uniqueName": f"renamed-f{n}",
+            "attributes": "[1, 2]",
+            "state": "inactive",
+            "dateUpdated": RETURNED_DATE,
+        }
+        assert only_request(results[at["update"]])["webhookEnabled"] == "false"
+        assert body_of(results[at["update"]]) == [
+            ("Attributes", "[1, 2]"),
+            ("DateUpdated", SENT_DATE),
+            ("FriendlyName", "Renamed"),
+            ("State", "inactive"),
+            ("UniqueName", f"renamed-f{n}"),
+        ]
+        # The library sends null as an empty value, which clears the field.
+        assert body_of(results[at["clear"]]) == [("FriendlyName", ""), ("MessagingServiceSid", "")]
+        cleared = value(results[at["clear"]])
+        assert (cleared["friendlyName"], cleared["messagingServiceSid"]) == (None, None)
+        assert cleared["dateUpdated"] != RETURNED_DATE
+        rest_error(results[at["old_name"]], 404, 20404)
+
+        rest_error(results[at["taken"]], 400, 50353)
+        rest_error(results[at["closed_create"]], 400, 50384)
+        assert value(results[at["close"]])["state"] == "closed"
+        rest_error(results[at["closed_update"]], 400, 50377)
+
+        assert value(results[at["remove"]]) is True
+        removed = only_request(results[at["remove"]])
+        assert (removed["method"], removed["url"], removed["body"]) == (
+            "DELETE",
+            f"{emulator.base_url}{prefix}/renamed-f{n}",
+            None,
+        )
+        assert removed["webhookEnabled"] == "true"
+        missing = rest_error(results[at["removed"]], 404, 20404)
+        resource = f"{prefix.removeprefix('/v1')}/{sid}"
+        assert missing["message"] == f"The requested resource {resource} was not found"
+        rest_error(results[at["remove_again"]], 404, 20404)
+
+    for index in elsewhere:
+        rest_error(results[index], 404, 20404)
+
+    # Stored: the raw API sees what the library was told.
+    for service, at in batches:
+        kept = value(results[at["close"]])
+        raw = api.get(f"{conversations_path(service)}/{kept['sid']}")
+        assert raw.status_code == 200
+        assert (raw.json()["state"], raw.json()["chat_service_sid"]) == ("closed", service_of(service))
