@@ -286,3 +286,208 @@ def test_conversations_round_trip_every_operation_on_both_forms(
         raw = api.get(f"{conversations_path(service)}/{kept['sid']}")
         assert raw.status_code == 200
         assert (raw.json()["state"], raw.json()["chat_service_sid"]) == ("closed", service_of(service))
+
+
+# --- participants --------------------------------------------------------------------------------------
+
+
+def participant_steps(steps: Steps, service: str | None, n: int) -> dict[str, int]:
+    """Every participant operation in one form, in a conversation named by its unique name."""
+    room = f"roster-{n}"
+    # An address and proxy pair is bound once in the account: each form's conversation has its own.
+    phone, group_phone = f"+1555867531{n}", f"+1555867532{n}"
+    at: dict[str, int] = {
+        "conversation": steps.add("conversations.create", service, params={"uniqueName": room})
+    }
+
+    def add(call: str, **fields: Any) -> int:
+        return steps.add(f"participants.{call}", service, conversation=room, **fields)
+
+    at["alice"] = add(
+        "create",
+        params={
+            "identity": "ålice ✓",
+            "attributes": '{"n": 0}',
+            "roleSid": ROLE,
+            "dateCreated": GIVEN_DATE,
+            "xTwilioWebhookEnabled": "true",
+        },
+    )
+    at["bob"] = add("create", params={"identity": "bob"})
+    at["carol"] = add("create", params={"identity": "carol"})
+    at["texting"] = add(
+        "create",
+        params={"messagingBinding.address": phone, "messagingBinding.proxyAddress": TWILIO_NUMBER},
+    )
+    at["gmms"] = add(
+        "create", params={"identity": "dave", "messagingBinding.projectedAddress": TWILIO_NUMBER}
+    )
+    at["group"] = add("create", params={"messagingBinding.address": group_phone})
+    at["by_identity"] = add("fetch", sid="ålice ✓")
+    at["by_sid"] = add("fetch", sid=steps.ref(at["alice"]))
+    at["list"] = add("list", params={"pageSize": 2})
+    at["update"] = add(
+        "update",
+        sid="bob",
+        params={
+            "attributes": "[]",
+            "roleSid": ROLE,
+            "lastReadMessageIndex": 4,
+            "lastReadTimestamp": "2024-01-01T00:00:00Z",
+            "dateUpdated": GIVEN_DATE,
+            "xTwilioWebhookEnabled": "false",
+        },
+    )
+    at["clear"] = add("update", sid="bob", params={"roleSid": None, "lastReadMessageIndex": None})
+    at["move_proxy"] = add(
+        "update", sid=steps.ref(at["texting"]), params={"messagingBinding.proxyAddress": OTHER_TWILIO_NUMBER}
+    )
+    # The literal string "null" removes a proxy address (a JavaScript null would send an empty one).
+    at["drop_proxy"] = add(
+        "update", sid=steps.ref(at["texting"]), params={"messagingBinding.proxyAddress": "null"}
+    )
+    at["move_projected"] = add(
+        "update", sid="dave", params={"messagingBinding.projectedAddress": OTHER_TWILIO_NUMBER}
+    )
+    at["taken"] = add("create", params={"identity": "bob"})
+    at["identity_and_address"] = add(
+        "create", params={"identity": "erin", "messagingBinding.address": "+15558675399"}
+    )
+    at["no_identity"] = add("create", params={"attributes": "{}"})
+    at["identity_fixed"] = add("update", sid="ålice ✓", params={"identity": "alice"})
+    at["no_address"] = add("update", sid="ålice ✓", params={"messagingBinding.proxyAddress": TWILIO_NUMBER})
+    at["remove"] = add("remove", sid="carol", params={"xTwilioWebhookEnabled": "true"})
+    at["remove_by_sid"] = add("remove", sid=steps.ref(at["bob"]))
+    at["removed"] = add("fetch", sid="carol")
+    at["remove_again"] = add("remove", sid=steps.ref(at["bob"]))
+    at["after"] = add("list", params={})
+    at["unknown_room"] = steps.add(
+        "participants.list", service, conversation="no-such-room", params={"pageSize": 2}
+    )
+    return at
+
+
+def test_participants_round_trip_every_operation_on_both_forms(node: str, emulator: Server) -> None:
+    steps = Steps()
+    batches = [(service, participant_steps(steps, service, n)) for n, service in enumerate(FORMS)]
+
+    results = run_node(node, emulator, steps.steps)
+
+    for n, (service, at) in enumerate(batches):
+        prefix = conversations_path(service)
+        phone, group_phone = f"+1555867531{n}", f"+1555867532{n}"
+        conversation = value(results[at["conversation"]])["sid"]
+        roster = f"{prefix}/roster-{n}/Participants"
+        service_key = {} if service is None else {"chatServiceSid": service}
+
+        alice = value(results[at["alice"]])
+        url = f"{TWILIO_BASE}{prefix}/{conversation}/Participants/{alice['sid']}"
+        assert alice == {
+            "accountSid": DEMO_ACCOUNT,
+            **service_key,
+            "conversationSid": conversation,
+            "sid": alice["sid"],
+            "identity": "ålice ✓",
+            "attributes": '{"n": 0}',
+            "messagingBinding": None,
+            "roleSid": ROLE,
+            "dateCreated": RETURNED_DATE,
+            "dateUpdated": RETURNED_DATE,
+            "url": url,
+            "lastReadMessageIndex": None,
+            "lastReadTimestamp": None,
+        }
+        sent = only_request(results[at["alice"]])
+        assert (sent["method"], sent["url"]) == ("POST", emulator.base_url + roster)
+        assert sent["webhookEnabled"] == "true"
+        assert body_of(results[at["alice"]]) == [
+            ("Attributes", '{"n": 0}'),
+            ("DateCreated", SENT_DATE),
+            ("Identity", "ålice ✓"),
+            ("RoleSid", ROLE),
+        ]
+        texting = value(results[at["texting"]])
+        assert texting["identity"] is None
+        assert texting["messagingBinding"] == {
+            "type": "sms",
+            "address": phone,
+            "proxy_address": TWILIO_NUMBER,
+        }
+        assert body_of(results[at["texting"]]) == [
+            ("MessagingBinding.Address", phone),
+            ("MessagingBinding.ProxyAddress", TWILIO_NUMBER),
+        ]
+        gmms = value(results[at["gmms"]])
+        assert gmms["messagingBinding"] == {"type": "sms", "projected_address": TWILIO_NUMBER}
+        assert ("MessagingBinding.ProjectedAddress", TWILIO_NUMBER) in body_of(results[at["gmms"]])
+        assert value(results[at["group"]])["messagingBinding"] == {"type": "sms", "address": group_phone}
+
+        # Fetched by identity (percent-encoded in the path) and by SID.
+        assert value(results[at["by_identity"]]) == alice
+        assert only_request(results[at["by_identity"]])["url"] == (
+            f"{emulator.base_url}{roster}/{quote('ålice ✓')}"
+        )
+        assert value(results[at["by_sid"]]) == alice
+
+        # Six participants over three pages of two, in creation order; the pages after the first name
+        # the conversation by SID.
+        created = [value(results[at[name]])["sid"] for name in ("alice", "bob", "carol", "texting", "gmms")]
+        created.append(value(results[at["group"]])["sid"])
+        listed = value(results[at["list"]])
+        assert sids(listed) == created
+        assert listed[0] == alice
+        fetched = pages(results[at["list"]])
+        by_sid = f"{prefix}/{conversation}/Participants"
+        assert [path for path, _ in fetched] == [roster, by_sid, by_sid]
+        assert [query.get("Page") for _, query in fetched] == [None, "1", "2"]
+
+        bob = value(results[at["bob"]])
+        updated = value(results[at["update"]])
+        assert updated == {
+            **bob,
+            "attributes": "[]",
+            "roleSid": ROLE,
+            "lastReadMessageIndex": 4,
+            "lastReadTimestamp": "2024-01-01T00:00:00Z",
+            "dateUpdated": RETURNED_DATE,
+        }
+        assert only_request(results[at["update"]])["webhookEnabled"] == "false"
+        assert body_of(results[at["update"]]) == [
+            ("Attributes", "[]"),
+            ("DateUpdated", SENT_DATE),
+            ("LastReadMessageIndex", "4"),
+            ("LastReadTimestamp", "2024-01-01T00:00:00Z"),
+            ("RoleSid", ROLE),
+        ]
+        # null goes out empty and clears.
+        assert body_of(results[at["clear"]]) == [("LastReadMessageIndex", ""), ("RoleSid", "")]
+        cleared = value(results[at["clear"]])
+        assert (cleared["roleSid"], cleared["lastReadMessageIndex"]) == (None, None)
+
+        assert value(results[at["move_proxy"]])["messagingBinding"] == {
+            "type": "sms",
+            "address": phone,
+            "proxy_address": OTHER_TWILIO_NUMBER,
+        }
+        assert body_of(results[at["drop_proxy"]]) == [("MessagingBinding.ProxyAddress", "null")]
+        assert value(results[at["drop_proxy"]])["messagingBinding"] == {"type": "sms", "address": phone}
+        assert value(results[at["move_projected"]])["messagingBinding"] == {
+            "type": "sms",
+            "projected_address": OTHER_TWILIO_NUMBER,
+        }
+
+        rest_error(results[at["taken"]], 400, 50433)
+        rest_error(results[at["identity_and_address"]], 400, 50211)
+        rest_error(results[at["no_identity"]], 400, 50204)
+        rest_error(results[at["identity_fixed"]], 400, 50444)
+        rest_error(results[at["no_address"]], 400, 50441)
+
+        assert value(results[at["remove"]]) is True
+        removed = only_request(results[at["remove"]])
+        assert (removed["method"], removed["url"]) == ("DELETE", f"{emulator.base_url}{roster}/carol")
+        assert removed["webhookEnabled"] == "true"
+        assert value(results[at["remove_by_sid"]]) is True
+        rest_error(results[at["removed"]], 404, 20404)
+        rest_error(results[at["remove_again"]], 404, 20404)
+        assert sids(value(results[at["after"]])) == [created[0], *created[3:]]
+        rest_error(results[at["unknown_room"]], 404, 20404)
