@@ -491,3 +491,164 @@ def test_participants_round_trip_every_operation_on_both_forms(node: str, emulat
         rest_error(results[at["remove_again"]], 404, 20404)
         assert sids(value(results[at["after"]])) == [created[0], *created[3:]]
         rest_error(results[at["unknown_room"]], 404, 20404)
+
+
+# --- messages ------------------------------------------------------------------------------------------
+
+
+def message_steps(steps: Steps, service: str | None, n: int) -> dict[str, int]:
+    """Every message operation in one form, in a conversation named by its unique name."""
+    room = f"chat-{n}"
+    at: dict[str, int] = {
+        "conversation": steps.add("conversations.create", service, params={"uniqueName": room})
+    }
+    at["alice"] = steps.add("participants.create", service, conversation=room, params={"identity": "alice"})
+
+    def add(call: str, **fields: Any) -> int:
+        return steps.add(f"messages.{call}", service, conversation=room, **fields)
+
+    at["first"] = add(
+        "create",
+        params={
+            "author": "alice",
+            "body": "Hello ✓ & goodbye",
+            "attributes": '{"importance": "high"}',
+            "dateCreated": GIVEN_DATE,
+            "xTwilioWebhookEnabled": "true",
+        },
+    )
+    for index in range(1, 5):
+        add("create", params={"body": f"message {index}"})
+    at["media"] = add("create", params={"mediaSid": MEDIA_SID, "subject": "not kept"})
+    at["template"] = add(
+        "create", params={"contentSid": CONTENT_SID, "contentVariables": '{"1": "Ann"}', "body": "ignored"}
+    )
+    at["fetch"] = add("fetch", sid=steps.ref(at["first"]))
+    at["list"] = add("list", params={"pageSize": 3})
+    at["newest"] = add("list", params={"order": "desc", "pageSize": 3, "limit": 4})
+    at["update"] = add(
+        "update",
+        sid=steps.ref(at["first"]),
+        params={
+            "body": "edited",
+            "author": "system",
+            "attributes": "{}",
+            "dateUpdated": GIVEN_DATE,
+            "xTwilioWebhookEnabled": "false",
+        },
+    )
+    at["author_again"] = add("update", sid=steps.ref(at["first"]), params={"author": "alice"})
+    at["no_body"] = add("create", params={"author": "nobody"})
+    # null goes out as an empty body, which is no body: refused where no media or content remains.
+    at["clear_body"] = add("update", sid=steps.ref(at["first"]), params={"body": None})
+    at["clear_media_body"] = add("update", sid=steps.ref(at["media"]), params={"body": None})
+    at["bad_attributes"] = add("create", params={"body": "x", "attributes": "{"})
+    at["remove"] = add("remove", sid=steps.ref(at["first"] + 1), params={"xTwilioWebhookEnabled": "true"})
+    at["removed"] = add("fetch", sid=steps.ref(at["first"] + 1))
+    at["remove_again"] = add("remove", sid=steps.ref(at["first"] + 1))
+    at["not_a_sid"] = add("fetch", sid="hello")
+    at["after"] = add("list", params={})
+    return at
+
+
+def test_messages_round_trip_every_operation_on_both_forms(node: str, emulator: Server) -> None:
+    steps = Steps()
+    batches = [(service, message_steps(steps, service, n)) for n, service in enumerate(FORMS)]
+
+    results = run_node(node, emulator, steps.steps)
+
+    for n, (service, at) in enumerate(batches):
+        prefix = conversations_path(service)
+        conversation = value(results[at["conversation"]])["sid"]
+        chat = f"{prefix}/chat-{n}/Messages"
+        service_key = {} if service is None else {"chatServiceSid": service}
+
+        first = value(results[at["first"]])
+        url = f"{TWILIO_BASE}{prefix}/{conversation}/Messages/{first['sid']}"
+        assert first == {
+            "accountSid": DEMO_ACCOUNT,
+            **service_key,
+            "conversationSid": conversation,
+            "sid": first["sid"],
+            "index": 0,
+            "author": "alice",
+            "body": "Hello ✓ & goodbye",
+            "media": None,
+            "attributes": '{"importance": "high"}',
+            "participantSid": value(results[at["alice"]])["sid"],
+            "dateCreated": RETURNED_DATE,
+            "dateUpdated": RETURNED_DATE,
+            "url": url,
+            "delivery": None,
+            "links": {
+                "delivery_receipts": f"{url}/Receipts",
+                "channel_metadata": f"{url}/ChannelMetadata",
+            },
+            "contentSid": None,
+        }
+        sent = only_request(results[at["first"]])
+        assert (sent["method"], sent["url"]) == ("POST", emulator.base_url + chat)
+        assert sent["webhookEnabled"] == "true"
+        assert body_of(results[at["first"]]) == [
+            ("Attributes", '{"importance": "high"}'),
+            ("Author", "alice"),
+            ("Body", "Hello ✓ & goodbye"),
+            ("DateCreated", SENT_DATE),
+        ]
+        plain = value(results[at["first"] + 1])
+        assert (plain["index"], plain["author"], plain["participantSid"]) == (1, "system", None)
+        media = value(results[at["media"]])
+        assert (media["body"], media["index"]) == (None, 5)
+        assert media["media"] == [{"sid": MEDIA_SID, "content_type": None, "filename": None, "size": None}]
+        template = value(results[at["template"]])
+        assert (template["contentSid"], template["body"], template["index"]) == (CONTENT_SID, None, 6)
+        assert ("ContentVariables", '{"1": "Ann"}') in body_of(results[at["template"]])
+
+        assert value(results[at["fetch"]]) == first
+        assert only_request(results[at["fetch"]])["url"] == f"{emulator.base_url}{chat}/{first['sid']}"
+
+        # Seven messages by index over three pages of three; newest first, stopped by a limit.
+        listed = value(results[at["list"]])
+        assert [message["index"] for message in listed] == list(range(7))
+        assert listed[0] == first
+        fetched = pages(results[at["list"]])
+        by_sid = f"{prefix}/{conversation}/Messages"
+        assert [path for path, _ in fetched] == [chat, by_sid, by_sid]
+        assert [query.get("Page") for _, query in fetched] == [None, "1", "2"]
+        newest = value(results[at["newest"]])
+        assert [message["index"] for message in newest] == [6, 5, 4, 3]
+        assert [query["Order"] for _, query in pages(results[at["newest"]])] == ["desc", "desc"]
+
+        updated = value(results[at["update"]])
+        assert updated == {
+            **first,
+            "body": "edited",
+            "author": "system",
+            "participantSid": None,
+            "attributes": "{}",
+            "dateUpdated": RETURNED_DATE,
+        }
+        assert only_request(results[at["update"]])["webhookEnabled"] == "false"
+        assert body_of(results[at["update"]]) == [
+            ("Attributes", "{}"),
+            ("Author", "system"),
+            ("Body", "edited"),
+            ("DateUpdated", SENT_DATE),
+        ]
+        assert value(results[at["author_again"]])["participantSid"] == first["participantSid"]
+
+        rest_error(results[at["no_body"]], 400, 50503)
+        assert body_of(results[at["clear_body"]]) == [("Body", "")]
+        rest_error(results[at["clear_body"]], 400, 50503)
+        assert value(results[at["clear_media_body"]])["body"] is None
+        rest_error(results[at["bad_attributes"]], 400, 50304)
+
+        assert value(results[at["remove"]]) is True
+        removed = only_request(results[at["remove"]])
+        assert (removed["method"], removed["url"]) == ("DELETE", f"{emulator.base_url}{chat}/{plain['sid']}")
+        assert removed["webhookEnabled"] == "true"
+        rest_error(results[at["removed"]], 404, 20404)
+        rest_error(results[at["remove_again"]], 404, 20404)
+        rest_error(results[at["not_a_sid"]], 404, 20404)
+        # The refused create took no index; the deleted message's index is not reused.
+        assert [message["index"] for message in value(results[at["after"]])] == [0, 2, 3, 4, 5, 6]
