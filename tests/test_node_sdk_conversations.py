@@ -30,6 +30,7 @@ ROLE = "RL" + "2" * 32
 MEDIA_SID = "ME" + "a" * 32
 CONTENT_SID = "HX" + "b" * 32
 FLOW = "FW" + "ab" * 16
+OTHER_FLOW = "FW" + "cd" * 16
 HOOK_URL = "https://example.com/hook?team=a&x=1"
 TWILIO_NUMBER = "+15017122661"
 OTHER_TWILIO_NUMBER = "+15017122662"
@@ -652,3 +653,195 @@ def test_messages_round_trip_every_operation_on_both_forms(node: str, emulator: 
         rest_error(results[at["not_a_sid"]], 404, 20404)
         # The refused create took no index; the deleted message's index is not reused.
         assert [message["index"] for message in value(results[at["after"]])] == [0, 2, 3, 4, 5, 6]
+
+
+# --- conversation-scoped webhooks ----------------------------------------------------------------------
+
+
+def scoped_webhook_steps(steps: Steps, service: str | None, n: int) -> dict[str, int]:
+    """Every scoped-webhook operation in one form, in a conversation named by its unique name."""
+    room = f"hooks-{n}"
+    at: dict[str, int] = {
+        "conversation": steps.add("conversations.create", service, params={"uniqueName": room})
+    }
+
+    def add(call: str, **fields: Any) -> int:
+        return steps.add(f"scopedWebhooks.{call}", service, conversation=room, **fields)
+
+    at["hook"] = add(
+        "create",
+        params={
+            "target": "webhook",
+            "configuration.url": HOOK_URL,
+            "configuration.method": "GET",
+            "configuration.filters": ["onMessageAdded", "onParticipantAdded", "onMessageAdded"],
+            "configuration.replayAfter": 0,
+        },
+    )
+    at["trigger"] = add(
+        "create",
+        params={
+            "target": "trigger",
+            "configuration.url": HOOK_URL,
+            "configuration.triggers": ["help", "agent"],
+        },
+    )
+    at["studio"] = add("create", params={"target": "studio", "configuration.flowSid": FLOW})
+    at["single"] = add(
+        "create",
+        params={
+            "target": "webhook",
+            "configuration.url": HOOK_URL,
+            "configuration.filters": ["onMessageAdded"],
+        },
+    )
+    at["fetch"] = add("fetch", sid=steps.ref(at["trigger"]))
+    at["list"] = add("list", params={"pageSize": 2})
+    at["big_page"] = add("list", params={"pageSize": 50})
+    at["update"] = add(
+        "update",
+        sid=steps.ref(at["hook"]),
+        params={
+            "configuration.method": "post",
+            "configuration.filters": ["onMessageRemoved", "onConversationUpdated"],
+        },
+    )
+    at["retrigger"] = add("update", sid=steps.ref(at["trigger"]), params={"configuration.triggers": ["sos"]})
+    at["reflow"] = add("update", sid=steps.ref(at["studio"]), params={"configuration.flowSid": OTHER_FLOW})
+    # The library drops an empty array: nothing is sent, nothing changes.
+    at["no_filters"] = add("update", sid=steps.ref(at["hook"]), params={"configuration.filters": []})
+    at["missing_filters"] = add("create", params={"target": "webhook", "configuration.url": HOOK_URL})
+    at["bad_target"] = add("create", params={"target": "email", "configuration.url": HOOK_URL})
+    at["pre_event"] = add(
+        "create",
+        params={
+            "target": "webhook",
+            "configuration.url": HOOK_URL,
+            "configuration.filters": ["onMessageAdd"],
+        },
+    )
+    at["bad_url"] = add(
+        "update", sid=steps.ref(at["hook"]), params={"configuration.url": "ftp://example.com/"}
+    )
+    # The library itself requires a target: nothing is sent.
+    at["no_target"] = add("create", params={"configuration.url": HOOK_URL})
+    at["remove"] = add("remove", sid=steps.ref(at["single"]))
+    at["removed"] = add("fetch", sid=steps.ref(at["single"]))
+    at["remove_again"] = add("remove", sid=steps.ref(at["single"]))
+    at["not_a_sid"] = add("fetch", sid="hello")
+    at["fourth"] = add("create", params={"target": "studio", "configuration.flowSid": FLOW})
+    at["fifth"] = add("create", params={"target": "studio", "configuration.flowSid": FLOW})
+    at["sixth"] = add("create", params={"target": "studio", "configuration.flowSid": FLOW})
+    at["after"] = add("list", params={})
+    return at
+
+
+def test_scoped_webhooks_round_trip_every_operation_on_both_forms(node: str, emulator: Server) -> None:
+    steps = Steps()
+    batches = [(service, scoped_webhook_steps(steps, service, n)) for n, service in enumerate(FORMS)]
+
+    results = run_node(node, emulator, steps.steps)
+
+    for n, (service, at) in enumerate(batches):
+        prefix = conversations_path(service)
+        conversation = value(results[at["conversation"]])["sid"]
+        hooks = f"{prefix}/hooks-{n}/Webhooks"
+        service_key = {} if service is None else {"chatServiceSid": service}
+
+        hook = value(results[at["hook"]])
+        assert hook == {
+            "sid": hook["sid"],
+            "accountSid": DEMO_ACCOUNT,
+            **service_key,
+            "conversationSid": conversation,
+            "target": "webhook",
+            "url": f"{TWILIO_BASE}{prefix}/{conversation}/Webhooks/{hook['sid']}",
+            "configuration": {
+                "url": HOOK_URL,
+                "method": "get",
+                "filters": ["onMessageAdded", "onParticipantAdded"],
+            },
+            "dateCreated": hook["dateCreated"],
+            "dateUpdated": hook["dateCreated"],
+        }
+        assert hook["sid"].startswith("WH")
+        sent = only_request(results[at["hook"]])
+        assert (sent["method"], sent["url"]) == ("POST", emulator.base_url + hooks)
+        # Arrays go out as repeated keys, in order, duplicates and all.
+        assert body_of(results[at["hook"]]) == [
+            ("Configuration.Filters", "onMessageAdded"),
+            ("Configuration.Filters", "onParticipantAdded"),
+            ("Configuration.Filters", "onMessageAdded"),
+            ("Configuration.Method", "GET"),
+            ("Configuration.ReplayAfter", "0"),
+            ("Configuration.Url", HOOK_URL),
+            ("Target", "webhook"),
+        ]
+        trigger = value(results[at["trigger"]])
+        assert trigger["configuration"] == {"url": HOOK_URL, "method": "post", "triggers": ["help", "agent"]}
+        assert body_of(results[at["trigger"]])[:2] == [
+            ("Configuration.Triggers", "help"),
+            ("Configuration.Triggers", "agent"),
+        ]
+        studio = value(results[at["studio"]])
+        assert (studio["target"], studio["configuration"]) == ("studio", {"flow_sid": FLOW})
+        single = value(results[at["single"]])
+        assert single["configuration"]["filters"] == ["onMessageAdded"]
+        assert ("Configuration.Filters", "onMessageAdded") in body_of(results[at["single"]])
+
+        assert value(results[at["fetch"]]) == trigger
+        assert only_request(results[at["fetch"]])["url"] == f"{emulator.base_url}{hooks}/{trigger['sid']}"
+
+        # Four webhooks over two pages of two; a page holds at most five, so 50 asks for one page.
+        made = [hook["sid"], trigger["sid"], studio["sid"], single["sid"]]
+        listed = value(results[at["list"]])
+        assert sids(listed) == made
+        assert listed[0] == hook
+        fetched = pages(results[at["list"]])
+        assert [path for path, _ in fetched] == [hooks, f"{prefix}/{conversation}/Webhooks"]
+        assert sids(value(results[at["big_page"]])) == made
+        assert len(results[at["big_page"]]["requests"]) == 1
+
+        updated = value(results[at["update"]])
+        assert updated["configuration"] == {
+            "url": HOOK_URL,
+            "method": "post",
+            "filters": ["onMessageRemoved", "onConversationUpdated"],
+        }
+        assert body_of(results[at["update"]]) == [
+            ("Configuration.Filters", "onMessageRemoved"),
+            ("Configuration.Filters", "onConversationUpdated"),
+            ("Configuration.Method", "post"),
+        ]
+        assert value(results[at["retrigger"]])["configuration"]["triggers"] == ["sos"]
+        assert value(results[at["reflow"]])["configuration"] == {"flow_sid": OTHER_FLOW}
+        assert only_request(results[at["no_filters"]])["body"] == ""
+        assert value(results[at["no_filters"]])["configuration"] == updated["configuration"]
+
+        rest_error(results[at["missing_filters"]], 400, 50370)
+        rest_error(results[at["bad_target"]], 400, 50364)
+        rest_error(results[at["pre_event"]], 400, 50365)
+        rest_error(results[at["bad_url"]], 400, 50078)
+        refused = results[at["no_target"]]
+        assert (refused["ok"], refused["error"]["name"], refused["requests"]) == (False, "Error", [])
+
+        assert value(results[at["remove"]]) is True
+        removed = only_request(results[at["remove"]])
+        assert (removed["method"], removed["url"]) == (
+            "DELETE",
+            f"{emulator.base_url}{hooks}/{single['sid']}",
+        )
+        rest_error(results[at["removed"]], 404, 20404)
+        rest_error(results[at["remove_again"]], 404, 20404)
+        rest_error(results[at["not_a_sid"]], 404, 20404)
+
+        # Five webhooks at most: the sixth is refused.
+        value(results[at["fifth"]])
+        rest_error(results[at["sixth"]], 400, 50361)
+        after = value(results[at["after"]])
+        assert sids(after) == [
+            *made[:3],
+            value(results[at["fourth"]])["sid"],
+            value(results[at["fifth"]])["sid"],
+        ]
+        assert after[0]["configuration"] == updated["configuration"]
