@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from twilio_conversations_emulator import db
 from twilio_conversations_emulator.db import MAX_CACHED
 from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
@@ -190,27 +191,41 @@ def test_an_ordinary_entry_is_whole(app_api: httpx.Client) -> None:
     assert entry["truncated"] is False
 
 
-def test_the_read_cache_does_not_keep_every_miss(in_process: InProcess, app_api: httpx.Client) -> None:
+# A smaller bound than the shipped one, so proving it takes hundreds of requests, not thousands.
+SMALL_BOUND = 64
+
+
+def test_the_shipped_bound_is_a_few_thousand_entries() -> None:
+    assert 1000 <= MAX_CACHED <= 10_000
+
+
+def test_the_read_cache_does_not_keep_every_miss(
+    in_process: InProcess, app_api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "MAX_CACHED", SMALL_BOUND)
     cache = in_process.http.app.state.database.cache  # type: ignore[attr-defined]
     assert cache is not None
-    for number in range(MAX_CACHED + 500):
+    for number in range(SMALL_BOUND * 4):
         sid = f"IS{number + 1:032x}"  # the demo service is IS000...0
         assert app_api.get(f"/v1/Services/{sid}/Configuration/Webhooks").status_code == 404
-    assert len(cache._values) <= MAX_CACHED
+    assert len(cache._values) <= SMALL_BOUND
     # Still a cache: a configuration read twice is served from it.
     app_api.get(f"/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks")
     assert any(DEMO_SERVICE in repr(key) for key in cache._values)
 
 
-def test_made_up_usernames_in_strict_mode_do_not_grow_the_credential_cache(tmp_path: Path) -> None:
+def test_made_up_usernames_in_strict_mode_do_not_grow_the_credential_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "MAX_CACHED", SMALL_BOUND)
     database = TestDatabase(tmp_path)
     settings = Settings(database_url=database.url, fixtures=str(SHIPPED_FIXTURES), auth_mode="strict")
     with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
         cache = client.app.state.database.cache  # type: ignore[attr-defined]
-        for number in range(MAX_CACHED + 300):
+        for number in range(SMALL_BOUND * 4):
             answer = client.get("/v1/Services", auth=(f"AC{number:032x}", "wrong"))
             assert answer.status_code == 401
-        assert len(cache._credentials) <= MAX_CACHED
+        assert len(cache._credentials) <= SMALL_BOUND
 
 
 def test_a_fault_glob_of_thousands_of_wildcards_is_refused(app_api: httpx.Client) -> None:
