@@ -170,6 +170,17 @@ _SESSION_SALT = os.urandom(8).hex()
 _schemas: set[str] = set()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, leave out the tests whose outcome the backend cannot change: the SQLite pass runs
+    them, and running them twice would only double CI's time. Deselected, not skipped: nothing is hidden."""
+    if POSTGRES_URL is None:
+        return
+    kept = [item for item in items if item.get_closest_marker("backend_independent") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_schemas() -> Iterator[None]:
     yield

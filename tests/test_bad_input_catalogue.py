@@ -41,6 +41,8 @@ CATEGORIES: tuple[Category, ...] = (
     "methods",
 )
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "bad-input-catalogue.md"
 
 WEBHOOKS = f"/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks".encode()

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import DEMO_SERVICE, Server, assert_twilio_error, start_server, webhooks_path
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 CORS = {
     "access-control-allow-origin": "*",
     "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",

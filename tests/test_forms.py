@@ -18,6 +18,8 @@ from twilio_conversations_emulator.twilio.forms import FORM_CONTENT_TYPE, MAX_PA
 
 from bench.forms import Parser, parse_form_multipart
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 Pairs = list[tuple[str, str]]
 # (status, code, message) of a refusal.
 Refusal = tuple[int, int, str]

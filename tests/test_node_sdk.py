@@ -30,6 +30,8 @@ from tests.conftest import (
     webhooks_path,
 )
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 NODE_DIR = Path(__file__).resolve().parent / "node"
 RUNNER = NODE_DIR / "run_calls.js"
 TWILIO_NODE_VERSION = "6.3.1"

@@ -15,12 +15,15 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
+import pytest
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, Server
 from tests.test_conversations import default_service
 from tests.test_node_sdk import TWILIO_BASE, node, only_request, rest_error, run_node, value
 
 __all__ = ["node"]  # the node fixture, shared with test_node_sdk
+
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 # The two path forms: no service (the short form), or the demo service.
 FORMS: tuple[str | None, ...] = (None, DEMO_SERVICE)

@@ -24,6 +24,8 @@ from tests.conftest import (
     webhooks_path,
 )
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 DEMO_PATH = webhooks_path(DEMO_SERVICE)
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 TWO_MIB = 2 * 1024 * 1024

@@ -19,6 +19,8 @@ from twilio_conversations_emulator.twilio.openapi_extract import SUBSET_PATH, ex
 
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 SPEC_NAME = "shared/spec/twilio_conversations_v1.json"
 SPEC_CANDIDATES = (Path(__file__).resolve().parents[2] / SPEC_NAME, Path("/work") / SPEC_NAME)
 ERROR_REF = "#/components/schemas/TwilioError"

@@ -15,6 +15,8 @@ USER_SUITE = """
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 
 def configure(client, service_sid):
     # The code under test: what a user's application would do.

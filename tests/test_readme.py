@@ -19,6 +19,8 @@ from twilio_conversations_emulator.testing.server import free_port
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, node
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_URL = "http://127.0.0.1:8080"
 __all__ = ["node"]  # the fixture that installs the twilio Node library, shared with test_node_sdk

@@ -247,6 +247,8 @@ def test_help_version_and_a_bad_setting_answer_without_the_web_stack() -> None:
 import json, sys
 from twilio_conversations_emulator.cli import main
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 codes = []
 for argv in (["--help"], ["--version"], ["serve", "--help"]):
     try:

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKEND, REPO
+from tests.conftest import REPO
 
 pytestmark = [
-    pytest.mark.skipif(
-        BACKEND != "sqlite", reason="backend-independent packaging check: runs in the SQLite pass"
-    ),
+    pytest.mark.backend_independent,  # runs once, in the SQLite pass (see tests/conftest.py)
     # Downloads on a fresh machine; a busy one makes that slow, never wrong.
     pytest.mark.timeout(600),
 ]

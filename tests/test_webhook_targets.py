@@ -14,6 +14,8 @@ from tests.test_deliveries import MESSAGE, Receiver, configure_service, deliveri
 
 __all__ = ["receiver"]
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 
 @pytest.fixture
 def restricted(tmp_path: Path) -> Iterator[Server]:
@@ -32,6 +34,7 @@ def loopback_only(tmp_path: Path) -> Iterator[Server]:
 def test_a_target_outside_the_allow_list_is_blocked_and_never_contacted(
     restricted: Server, receiver: Receiver
 ) -> None:
+
     with restricted.client() as api:
         configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
     result = trigger(restricted, "onMessageAdd", source="SDK", params=MESSAGE)
