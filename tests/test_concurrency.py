@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,7 +64,6 @@ def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
 
 
 def test_concurrent_writers_on_many_services_keep_every_acknowledged_write(tmp_path: Path) -> None:
-    started = time.monotonic()
     server = start_server(tmp_path)
     try:
         # Services for three accounts, created all at once; two accounts are first seen right here.
@@ -144,7 +142,6 @@ def test_concurrent_writers_on_many_services_keep_every_acknowledged_write(tmp_p
     finally:
         server.process.stop()
     assert_clean_log(server)
-    assert time.monotonic() - started < 60
 
 
 def test_create_configure_delete_races_never_fail(tmp_path: Path) -> None:

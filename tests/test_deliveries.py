@@ -68,6 +68,8 @@ class Answer:
     body: bytes = b""
     delay: float = 0.0
     content_type: str = "text/plain"
+    # When set, the answer waits until the test opens it: "still waiting" without a clock to race.
+    gate: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             receiver.arrived.set()
             answer = receiver.answers.get(urlsplit(self.path).path, Answer())
             time.sleep(answer.delay)
+            if answer.gate is not None:
+                answer.gate.wait(60)
             try:
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
@@ -679,28 +683,28 @@ def test_a_slow_receiver_delays_only_its_own_action(
     configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
     fast = new_service(api)
     configure_service(api, fast, receiver, ["onMessageAdded"], PostWebhookUrl=receiver.url("/fast"))
-    receiver.answers["/pre"] = Answer(200, delay=2.0)
+    held = threading.Event()
+    receiver.answers["/pre"] = Answer(200, gate=held)
     slow_result: dict[str, Any] = {}
 
     def slow_action() -> None:
         slow_result.update(trigger(emulator, "onMessageAdd", params=MESSAGE))
 
     worker = threading.Thread(target=slow_action)
-    started = time.monotonic()
     worker.start()
-    assert receiver.arrived.wait(10)
-    # While the slow pre-event hook is waited for, the server answers everything else at once.
-    for _ in range(5):
-        ticked = time.monotonic()
-        assert api.get("/v1/Services").status_code == 200
-        assert time.monotonic() - ticked < 0.5
-    ticked = time.monotonic()
-    fast_result = trigger(emulator, "onMessageAdd", service=fast, params=MESSAGE)
-    assert time.monotonic() - ticked < 1.0
-    assert fast_result["deliveries"][0]["status"] == 200
-    assert worker.is_alive()
-    worker.join(10)
-    assert time.monotonic() - started >= 2.0
+    try:
+        assert receiver.arrived.wait(30)
+        # While the slow pre-event hook is held, the server answers everything else: these calls all
+        # come back while the slow action is still waiting (no clock: the hook answers only when let go).
+        for _ in range(5):
+            assert api.get("/v1/Services").status_code == 200
+        fast_result = trigger(emulator, "onMessageAdd", service=fast, params=MESSAGE)
+        assert fast_result["deliveries"][0]["status"] == 200
+        assert worker.is_alive()
+        assert slow_result == {}
+    finally:
+        held.set()
+    worker.join(30)
     assert slow_result["outcome"] == "published"
     assert [entry["status"] for entry in slow_result["deliveries"]] == [200, 200]
 
@@ -722,14 +726,16 @@ def test_a_pre_hook_that_times_out_publishes_unmodified(short_server: Server, re
     short_server.reset()
     with short_server.client() as api:
         configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
-    receiver.answers["/pre"] = Answer(200, b'{"body": "too late"}', delay=3.0)
-    started = time.monotonic()
-    result = trigger(short_server, "onMessageAdd", params=MESSAGE)
-    assert time.monotonic() - started < 2.5
+    held = threading.Event()  # the hook answers only after the emulator has given up on it
+    receiver.answers["/pre"] = Answer(200, b'{"body": "too late"}', gate=held)
+    try:
+        result = trigger(short_server, "onMessageAdd", params=MESSAGE)
+    finally:
+        held.set()
     assert result["outcome"] == "published"
     pre, post = result["deliveries"]
     assert (pre["status"], pre["error"]) == (None, "timeout")
-    assert 400 <= pre["duration_ms"] < 2500
+    assert pre["duration_ms"] >= 450  # the 0.5 s timeout, never earlier
     assert post["status"] == 200
     assert receiver.on("/post")[0].params["Body"] == "hi"
     assert [entry["error"] for entry in deliveries(short_server, status="timeout")] == ["timeout"]
