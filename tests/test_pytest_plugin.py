@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import Server, start_server
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 USER_SUITE = """
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 
 def configure(client, service_sid):

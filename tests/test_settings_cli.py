@@ -25,6 +25,8 @@ from twilio_conversations_emulator.settings import (
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
+
 # Today's flags and placeholders, in `--help` order, written out so that a renamed field or a lost
 # override fails here rather than in a user's script.
 FLAGS = [
@@ -247,7 +249,6 @@ def test_help_version_and_a_bad_setting_answer_without_the_web_stack() -> None:
 import json, sys
 from twilio_conversations_emulator.cli import main
 
-pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 codes = []
 for argv in (["--help"], ["--version"], ["serve", "--help"]):
