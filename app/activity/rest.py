@@ -211,8 +211,12 @@ def holds_keyword(body: str, keywords: Sequence[str]) -> bool:
 
 def scoped_webhooks(session: Session, conversation: Conversation) -> list[ConversationWebhook]:
     """The conversation's scoped webhooks, in creation order: read before a delete, whose cascade
-    removes them, so that onConversationRemoved still reaches them."""
-    return webhooks_of(session, conversation.account_sid, conversation.sid)
+    removes them, so that onConversationRemoved still reaches them. Copies: a write's session is shared
+    with the writes committed with it."""
+    return [
+        ConversationWebhook.model_validate(webhook.model_dump())
+        for webhook in webhooks_of(session, conversation.account_sid, conversation.sid)
+    ]
 
 
 def _scoped_target(webhook: ConversationWebhook) -> Target | None:
