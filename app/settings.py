@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         default=1000, ge=0, description="Webhook deliveries kept in the delivery log; 0 turns it off."
     )
     webhook_timeout: float = Field(
-        default=5.0, gt=0, le=600, description="Seconds a pre-event webhook is waited for."
+        default=5.0, gt=0, le=600, description="Seconds each webhook delivery is waited for."
     )
     admin_token: str | None = Field(
         default=None, description="When set, /_emulator/ calls (but health) need `Bearer <token>`."

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ..accounts.models import get_account
+from ..accounts.models import Account, get_account
 from ..control.deliveries import Delivery, DeliveryLog
 from ..control.inputs import parse_json_body
 from ..control.tokens import SigningTokens
@@ -235,7 +235,7 @@ def modifications(action: Action, answer: bytes) -> dict[str, str]:
 class HookConfiguration:
     """The configuration an action's hooks follow."""
 
-    scope: str  # "service" or "account"
+    scope: str  # "service" or "account": what the delivery log's `configuration` says
     pre_webhook_url: str | None
     post_webhook_url: str | None
     method: str
@@ -288,9 +288,17 @@ def load_setup(session: Session, request: EventRequest, last_auth_tokens: Signin
         raise not_found(f"/Accounts/{request.account_sid}")
     if get_service(session, request.account_sid, request.chat_service_sid) is None:
         raise not_found(f"/v1/Services/{request.chat_service_sid}")
-    # The account's own token when known; in permissive mode, else the one it last authenticated with.
-    token = account.auth_token or last_auth_tokens.get(request.account_sid)
+    token = signing_token(account, last_auth_tokens)
     return Setup(choose_configuration(session, request.account_sid, request.chat_service_sid), token)
+
+
+def signing_token(
+    account: Account, last_auth_tokens: SigningTokens, current: str | None = None
+) -> str | None:
+    """The key an account's deliveries are signed with: its own token when known; in permissive mode, else
+    `current` (the token of the request being answered, remembered only once it is) or the one it last
+    authenticated with."""
+    return account.auth_token or current or last_auth_tokens.get(account.sid)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ class Delivery:
     event: str
     # "pre" or "post": which hook of the action this was.
     hook: str
-    # Whose configuration chose the URL: "service" or "account".
+    # Whose configuration chose the URL: "service", "account", or "conversation" (a scoped webhook).
     configuration: str
     method: str
     url: str

@@ -31,6 +31,14 @@ def iso8601(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso8601_ms(moment: datetime) -> str:
+    """A stored date as Twilio writes it in webhook parameters: `2015-12-16T22:18:37.000Z`. A date without
+    a zone is UTC, as every stored date is."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond // 1000:03d}Z"
+
+
 def timestamp_ms(epoch: float | None = None) -> str:
     """A time (default: now) as Twilio writes it in webhook parameters: `2015-12-16T22:18:37.123Z`."""
     moment = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)

@@ -9,14 +9,17 @@ name each path form's own dependency, evaluated where the handlers are made.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from sqlmodel import Session
 from starlette.responses import Response
 
+from ...activity import rest as post_events
 from ...edge.deps import TwilioCall, TwilioCallDep
 from ...resource import BadRequest, Resource
 from ...twilio import paging
 from ...twilio.clock import iso8601
 from ...twilio.forms import FormParameters
 from ...twilio.responses import TwilioJSONResponse, no_content
+from ..scoped_webhooks.models import ConversationWebhook
 from . import service as rules
 from .models import Conversation
 from .paths import PATH_FORMS, PathForm
@@ -74,6 +77,7 @@ def _routes(path_form: PathForm) -> None:
         conversation = await call.database.write(
             lambda session: rules.create_conversation(session, call.account_sid, form, changes)
         )
+        await post_events.conversation_added(call, conversation)
         return TwilioJSONResponse(shaped(call, form, conversation), status_code=201)
 
     @router.get(prefix, operation_id=f"List{operation}")
@@ -103,16 +107,27 @@ def _routes(path_form: PathForm) -> None:
     @router.post(prefix + "/{Sid}", operation_id=f"Update{operation}")
     async def update(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
         changes = _changes(call.form(), creating=False)
-        conversation, _ = await call.database.write(
+        conversation, previous_state = await call.database.write(
             lambda session: rules.update_conversation(session, call.account_sid, form, key, changes)
         )
+        await post_events.conversation_updated(call, conversation, previous_state)
         return TwilioJSONResponse(shaped(call, form, conversation))
 
     @router.delete(prefix + "/{Sid}", operation_id=f"Delete{operation}", status_code=204)
     async def delete(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
-        await call.database.write(
-            lambda session: rules.delete_conversation(session, call.account_sid, form, key)
-        )
+        announcing = post_events.webhooks_enabled(call)
+
+        def remove(session: Session) -> tuple[Conversation, list[ConversationWebhook]]:
+            if not announcing:
+                return rules.delete_conversation(session, call.account_sid, form, key), []
+            # Read in the same transaction, before the delete's cascade removes them.
+            hooks = post_events.scoped_webhooks(
+                session, rules.find_conversation(session, call.account_sid, form, key)
+            )
+            return rules.delete_conversation(session, call.account_sid, form, key), hooks
+
+        removed, hooks = await call.database.write(remove)
+        await post_events.conversation_removed(call, removed, hooks)
         return no_content()
 
 

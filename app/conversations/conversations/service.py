@@ -187,10 +187,13 @@ def update_conversation(
 
 def delete_conversation(
     session: Session, account_sid: str, form: ServiceForm, sid_or_unique_name: str
-) -> None:
-    """What hangs under the conversation goes with it, by the tables' cascading keys."""
-    session.delete(find_conversation(session, account_sid, form, sid_or_unique_name))
+) -> Conversation:
+    """The conversation as it was. What hangs under it goes with it, by the tables' cascading keys."""
+    conversation = find_conversation(session, account_sid, form, sid_or_unique_name)
+    removed = Conversation.model_validate(conversation.model_dump())
+    session.delete(conversation)
     session.flush()
+    return removed
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
+from ...activity import rest as post_events
 from ...edge.deps import TwilioCall, TwilioCallDep, sid_in_path
 from ...resource import BadRequest, Resource
 from ...twilio import paging
@@ -83,6 +84,7 @@ def _routes(path_form: PathForm) -> None:
                 session, call.account_sid, conversation.conversation, changes
             )
         )
+        await post_events.message_added(call, conversation.conversation, message)
         return TwilioJSONResponse(shaped(call, conversation, message), status_code=201)
 
     @router.get(collection, operation_id=f"List{operation}")
@@ -116,13 +118,15 @@ def _routes(path_form: PathForm) -> None:
                 session, call.account_sid, conversation.conversation, sid, changes
             )
         )
+        await post_events.message_updated(call, conversation.conversation, message)
         return TwilioJSONResponse(shaped(call, conversation, message))
 
     @router.delete(collection + "/{Sid}", operation_id=f"Delete{operation}", status_code=204)
     async def delete(call: TwilioCallDep, conversation: ConversationDep, sid: MessageSid) -> Response:
-        await call.database.write(
+        removed = await call.database.write(
             lambda session: rules.delete_message(session, call.account_sid, conversation.conversation, sid)
         )
+        await post_events.message_removed(call, conversation.conversation, removed)
         return no_content()
 
 

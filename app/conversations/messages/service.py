@@ -195,11 +195,16 @@ def update_message(
     return _copy(message)
 
 
-def delete_message(session: Session, account_sid: str, conversation: Conversation, sid: str) -> None:
-    """Allowed in a closed conversation too, as deleting the conversation itself is. Its index is not
-    handed out again."""
-    session.delete(find_message(session, account_sid, conversation, sid))
+def delete_message(
+    session: Session, account_sid: str, conversation: Conversation, sid: str
+) -> ConversationMessage:
+    """The message as it was. Allowed in a closed conversation too, as deleting the conversation itself
+    is. Its index is not handed out again."""
+    message = find_message(session, account_sid, conversation, sid)
+    removed = _copy(message)
+    session.delete(message)
     session.flush()
+    return removed
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
+from ...activity import rest as post_events
 from ...edge.deps import TwilioCall, TwilioCallDep
 from ...resource import BadRequest, Resource
 from ...twilio import paging
@@ -67,6 +68,7 @@ def _routes(path_form: PathForm) -> None:
                 session, call.account_sid, conversation.conversation, new
             )
         )
+        await post_events.participant_added(call, conversation.conversation, participant)
         return TwilioJSONResponse(shaped(call, conversation, participant), status_code=201)
 
     @router.get(collection, operation_id=f"List{operation}")
@@ -101,15 +103,17 @@ def _routes(path_form: PathForm) -> None:
                 session, call.account_sid, conversation.conversation, key, changes
             )
         )
+        await post_events.participant_updated(call, conversation.conversation, participant)
         return TwilioJSONResponse(shaped(call, conversation, participant))
 
     @router.delete(collection + "/{Sid}", operation_id=f"Delete{operation}", status_code=204)
     async def delete(call: TwilioCallDep, conversation: ConversationDep, key: ParticipantKey) -> Response:
-        await call.database.write(
+        removed = await call.database.write(
             lambda session: rules.delete_participant(
                 session, call.account_sid, conversation.conversation, key
             )
         )
+        await post_events.participant_removed(call, conversation.conversation, removed)
         return no_content()
 
 

@@ -449,11 +449,14 @@ def update_participant(
 
 def delete_participant(
     session: Session, account_sid: str, conversation: Conversation, sid_or_identity: str
-) -> None:
-    """Allowed in a closed conversation too. The participant's messages stay."""
+) -> Participant:
+    """The participant as it was. Allowed in a closed conversation too. The participant's messages stay."""
     current = _current_conversation(session, account_sid, conversation)
-    session.delete(find_participant(session, account_sid, current.sid, sid_or_identity))
+    participant = find_participant(session, account_sid, current.sid, sid_or_identity)
+    removed = _copy(participant)
+    session.delete(participant)
     session.flush()
+    return removed
 
 
 def list_page(
