@@ -7,6 +7,8 @@ Installed with this package (entry point `pytest11`), it gives a suite these fix
   service) named by `--twilio-emulator-url` or `TWILIO_EMULATOR_URL`, which is then never wiped whole.
 - `twilio_account`: a fresh account SID and auth token per test, so parallel tests never share state.
 - `twilio_client`: an official `twilio.rest.Client` for that account, pointed at the emulator.
+- `twilio_mock`: the emulator inside this process (`mock_twilio`), for the test: every `twilio.rest.Client`
+  reaches it without a base URL; no server is started.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .testing.control import EmulatorControl, TwilioAccount
 from .testing.server import EmulatorProcess
+
+if TYPE_CHECKING:
+    from .mock import InProcessEmulator
 
 __all__ = ["TwilioAccount", "TwilioEmulator"]
 
@@ -97,3 +102,14 @@ def twilio_account(twilio_emulator: TwilioEmulator) -> Iterator[TwilioAccount]:
 def twilio_client(twilio_emulator: TwilioEmulator, twilio_account: TwilioAccount) -> Any:
     """An official `twilio.rest.Client` for `twilio_account`, pointed at the emulator."""
     return twilio_emulator.client(twilio_account)
+
+
+@pytest.fixture
+def twilio_mock(pytestconfig: pytest.Config) -> Iterator[InProcessEmulator]:
+    """The emulator in this process for the test (`mock_twilio`), reset at the start; clients need no
+    base URL. `--twilio-emulator-fixtures` picks its fixtures too."""
+    from .mock import mock_twilio
+
+    fixtures = pytestconfig.getoption("--twilio-emulator-fixtures")
+    with mock_twilio(fixtures=fixtures) as emulator:
+        yield emulator
