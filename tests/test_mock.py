@@ -227,6 +227,16 @@ def test_state_is_reset_between_entries() -> None:
         assert [service.sid for service in services] == [DEMO_SERVICE]
 
 
+def test_a_long_block_keeps_no_record_of_its_requests() -> None:
+    with mock_twilio():
+        client = demo_client()
+        for _ in range(5):
+            client.conversations.v1.services.list()
+        interception = in_process._interception
+        assert interception is not None
+        assert len(interception.calls) <= 1
+
+
 def test_calls_outside_a_block_fail_at_once() -> None:
     with mock_twilio() as emulator:
         pass
@@ -374,6 +384,7 @@ with mock_twilio() as emulator:
 """
     result = run_python(script)
     assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert result.stdout.splitlines() == ["loop closed: True lifespan done: True", "threads: ['MainThread']"]
 
 

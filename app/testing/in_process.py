@@ -320,6 +320,8 @@ def enter(settings: Settings) -> InProcessEmulator:
 
 def leave(emulator: InProcessEmulator) -> None:
     with _lock:
+        if emulator not in _active:  # close_all ran inside the block
+            return
         last = len(_active) - 1 - _active[::-1].index(emulator)
         del _active[last]
         try:
@@ -359,6 +361,16 @@ def _intercept() -> None:
     _interception = interception
 
 
+def _forget_calls() -> None:
+    # `responses` keeps every request and answer for assertions nobody makes here: a block open for a whole
+    # session would grow without bound.
+    interception = _interception
+    if interception is not None:
+        interception.calls.reset()
+        for registered in interception.registered():
+            registered.calls.reset()
+
+
 def _stop_intercepting() -> None:
     global _interception
     if _interception is not None:
@@ -368,6 +380,7 @@ def _stop_intercepting() -> None:
 
 
 def _answer(request: PreparedRequest) -> tuple[int, HTTPHeaderDict, bytes] | Exception:
+    _forget_calls()
     url = request.url or ""
     parts = urlsplit(url)
     served = parts.scheme == "https" and parts.netloc.lower() in SERVED_NETLOCS
