@@ -422,7 +422,7 @@ def configure_hooks(client, service_sid):
 
 
 def test_the_code_under_test_makes_its_own_client(twilio_mock):
-    client = Client("AC00000000000000000000000000000000", "demo-auth-token")
+    client = Client("AC" + "2" * 32, "any-token")  # permissive: any account
     service = client.conversations.v1.services.create(friendly_name="support")
     configure_hooks(client, service.sid)
     [sent] = twilio_mock.requests(method="POST", path="/v1/Services/*/Configuration/Webhooks")
@@ -430,8 +430,10 @@ def test_the_code_under_test_makes_its_own_client(twilio_mock):
 
 
 def test_each_test_starts_from_the_fixtures(twilio_mock):
+    # The suite's own fixtures (--twilio-emulator-fixtures): one account with one service.
     assert twilio_mock.requests() == []
-    assert [s.sid for s in Client("AC" + "0" * 32, "t").conversations.v1.services.list()] == ["IS" + "0" * 32]
+    client = Client("AC" + "1" * 32, "suite-token")
+    assert [s.friendly_name for s in client.conversations.v1.services.list()] == ["seeded"]
 
 
 def test_a_new_account(twilio_mock):
@@ -440,10 +442,20 @@ def test_a_new_account(twilio_mock):
 """
 
 
+SUITE_FIXTURES = {
+    "accounts": [{"sid": "AC" + "1" * 32, "auth_token": "suite-token"}],
+    "services": [{"sid": "IS" + "1" * 32, "account_sid": "AC" + "1" * 32, "friendly_name": "seeded"}],
+}
+
+
 def test_the_twilio_mock_fixture_in_a_user_suite(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user_suite=USER_SUITE)
+    fixtures = pytester.path / "fixtures.json"
+    fixtures.write_text(json.dumps(SUITE_FIXTURES), encoding="utf-8")
     for name in list(os.environ):
         if name.startswith("TWILIO_"):
             pytester._monkeypatch.delenv(name)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-q", f"--twilio-emulator-fixtures={fixtures}"
+    )
     result.assert_outcomes(passed=3)

@@ -21,11 +21,10 @@ import concurrent.futures
 import re
 import threading
 from collections.abc import Coroutine, Iterable, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
-from urllib3 import HTTPHeaderDict
 
 from ..mock import NotEmulatedError
 from ..settings import TWILIO_BASE_URL, Settings
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message
 
 T = TypeVar("T")
+# What a `responses` callback returns: status, headers, body.
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 # What the app is given to finish (a webhook being waited for, a write) when a block closes.
 SETTLE_TIMEOUT_S = 10.0
@@ -220,10 +221,6 @@ class InProcessEmulator(EmulatorControl):
         # The SDK's requests: no default headers, and no time limit but the caller's own.
         self._api = httpx.Client(transport=transport, timeout=None, trust_env=False)  # noqa: S113
 
-    @property
-    def active(self) -> bool:
-        return self.app_loop.running
-
     def activate(self) -> None:
         self.app_loop.resume()
         try:
@@ -235,7 +232,7 @@ class InProcessEmulator(EmulatorControl):
     def deactivate(self) -> None:
         self.app_loop.pause()
 
-    def forward(self, request: PreparedRequest) -> tuple[int, HTTPHeaderDict, bytes]:
+    def forward(self, request: PreparedRequest) -> Answer:
         """A request `requests` would have sent to Twilio, answered by this app: status, headers, body."""
         headers = [(name, _text(value)) for name, value in request.headers.items()]
         try:
@@ -250,11 +247,9 @@ class InProcessEmulator(EmulatorControl):
             from requests.exceptions import ReadTimeout
 
             raise ReadTimeout(str(exc), request=request) from None
-        answered = HTTPHeaderDict()  # repeated headers stay repeated
-        for name, value in answer.headers.multi_items():
-            if name not in WIRE_HEADERS:
-                answered.add(name, value)
-        answered["Content-Length"] = str(len(answer.content))
+        # A list, not a dict: repeated headers stay repeated.
+        answered = [(name, value) for name, value in answer.headers.multi_items() if name not in WIRE_HEADERS]
+        answered.append(("Content-Length", str(len(answer.content))))
         return answer.status_code, answered, answer.content
 
     def close(self) -> None:
@@ -354,8 +349,10 @@ def _intercept() -> None:
         ) from None
     interception = responses.RequestsMock(assert_all_requests_are_fired=False)
     for method in METHODS:
-        # One registration per method: `responses` takes a URL that matches two of them for a sequence.
-        interception.add_callback(method, TWILIO_URL, _answer, content_type=None)
+        # One pattern for every Twilio host, told apart in `_answer`: `responses` takes a request that two
+        # registrations match for a sequence of answers, and drops the first. (The callback's type says a
+        # mapping of headers; `responses` takes a list of pairs too, which keeps repeated headers.)
+        interception.add_callback(method, TWILIO_URL, cast(Any, _answer), content_type=None)
     interception.add_passthru("http")  # every other host, as without the mock
     interception.start()
     _interception = interception
@@ -379,7 +376,7 @@ def _stop_intercepting() -> None:
         _interception = None
 
 
-def _answer(request: PreparedRequest) -> tuple[int, HTTPHeaderDict, bytes] | Exception:
+def _answer(request: PreparedRequest) -> Answer | Exception:
     _forget_calls()
     url = request.url or ""
     parts = urlsplit(url)
