@@ -7,124 +7,45 @@ Installed with this package (entry point `pytest11`), it gives a suite these fix
   service) named by `--twilio-emulator-url` or `TWILIO_EMULATOR_URL`, which is then never wiped whole.
 - `twilio_account`: a fresh account SID and auth token per test, so parallel tests never share state.
 - `twilio_client`: an official `twilio.rest.Client` for that account, pointed at the emulator.
+- `twilio_mock`: the emulator inside this process (`mock_twilio`), for the test: every `twilio.rest.Client`
+  reaches it without a base URL; no server is started.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .testing.control import EmulatorControl, TwilioAccount
 from .testing.server import EmulatorProcess
 
 if TYPE_CHECKING:
-    import httpx
+    from .mock import InProcessEmulator
+
+__all__ = ["TwilioAccount", "TwilioEmulator"]
 
 URL_VARIABLE = "TWILIO_EMULATOR_URL"
 ADMIN_TOKEN_VARIABLE = "TWILIO_EMULATOR_ADMIN_TOKEN"  # noqa: S105 - a variable name
 
 
-@dataclass(frozen=True)
-class TwilioAccount:
-    sid: str
-    auth_token: str
-
-
-class TwilioEmulator:
+class TwilioEmulator(EmulatorControl):
     """A running emulator and its control API."""
 
     def __init__(self, base_url: str, *, owned: bool, admin_token: str | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.owned = owned
         # Imported here: pytest loads this plugin in every session of an environment that has the package,
         # and httpx (~90 ms) is only needed by sessions that use the emulator.
         import httpx
 
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
-        self._control = httpx.Client(base_url=f"{self.base_url}/_emulator", headers=headers, timeout=30.0)
-
-    def close(self) -> None:
-        self._control.close()
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        answer = self._control.request(method, path, **kwargs)
-        if answer.is_error:
-            raise AssertionError(f"{method} /_emulator{path} answered {answer.status_code}: {answer.text}")
-        return answer
-
-    def reset(self, account_sid: str | None = None) -> None:
-        """Back to the start-up fixtures: everything, or one account's state."""
-        params = {"account_sid": account_sid} if account_sid else None
-        self._call("POST", "/reset", params=params)
-
-    def apply(self, fixture: dict[str, Any]) -> None:
-        """Apply a fixture document (accounts, api_keys, services with their webhooks)."""
-        self._call("POST", "/fixtures", json=fixture)
-
-    def requests(
-        self,
-        method: str | None = None,
-        path: str | None = None,
-        account_sid: str | None = None,
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """The Twilio API requests received, oldest first (the journal)."""
-        filters = {"method": method, "path": path, "account_sid": account_sid, "limit": limit}
-        params = {name: value for name, value in filters.items() if value is not None}
-        entries: list[dict[str, Any]] = self._call("GET", "/requests", params=params).json()["requests"]
-        return entries
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "/requests")
-
-    def fail(
-        self,
-        status: int | None = None,
-        *,
-        method: str = "*",
-        path: str = "*",
-        account_sid: str | None = None,
-        code: int | None = None,
-        times: int = 1,
-        delay_ms: int = 0,
-        retry_after: int | None = None,
-    ) -> dict[str, Any]:
-        """Make the next `times` matching requests fail with `status` (and/or answer after `delay_ms`)."""
-        fault = {
-            "status": status,
-            "method": method,
-            "path": path,
-            "account_sid": account_sid,
-            "code": code,
-            "times": times,
-            "delay_ms": delay_ms,
-            "retry_after": retry_after,
-        }
-        created: dict[str, Any] = self._call("POST", "/faults", json=fault).json()
-        return created
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
-
-    def new_account(self) -> TwilioAccount:
-        """A new account, known to the emulator in either auth mode."""
-        account = TwilioAccount("AC" + secrets.token_hex(16), secrets.token_hex(16))
-        self.apply({"accounts": [{"sid": account.sid, "auth_token": account.auth_token}]})
-        return account
-
-    def client(self, account: TwilioAccount) -> Any:
-        """An official `twilio.rest.Client` for the account, pointed at this emulator."""
-        from twilio.rest import Client
-
-        client = Client(account.sid, account.auth_token)
-        client.conversations.base_url = self.base_url
-        return client
+        base_url = base_url.rstrip("/")
+        control = httpx.Client(base_url=f"{base_url}/_emulator", headers=headers, timeout=30.0)
+        super().__init__(base_url, control)
+        self.owned = owned
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -181,3 +102,14 @@ def twilio_account(twilio_emulator: TwilioEmulator) -> Iterator[TwilioAccount]:
 def twilio_client(twilio_emulator: TwilioEmulator, twilio_account: TwilioAccount) -> Any:
     """An official `twilio.rest.Client` for `twilio_account`, pointed at the emulator."""
     return twilio_emulator.client(twilio_account)
+
+
+@pytest.fixture
+def twilio_mock(pytestconfig: pytest.Config) -> Iterator[InProcessEmulator]:
+    """The emulator in this process for the test (`mock_twilio`), reset at the start; clients need no
+    base URL. `--twilio-emulator-fixtures` picks its fixtures too."""
+    from .mock import mock_twilio
+
+    fixtures = pytestconfig.getoption("--twilio-emulator-fixtures")
+    with mock_twilio(fixtures=fixtures) as emulator:
+        yield emulator

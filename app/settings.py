@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 TWILIO_BASE_URL = "https://conversations.twilio.com"
 ENV_PREFIX = "TWILIO_EMULATOR_"
@@ -234,6 +234,36 @@ def load_settings(settings_class: type[Settings] = Settings, /, **overrides: obj
         option = options(settings_class)[name]
         source = option.flag if name in given else option.variable
         raise SettingsError(f"invalid {source}: {error['msg']}") from None
+
+
+class GivenSettings(Settings):
+    """Settings from the values given alone: an emulator a suite makes for itself (`mock_twilio`) does
+    not change with the shell's `TWILIO_EMULATOR_*` variables, as the plugin's server does not."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def given_settings(caller: str, **values: object) -> Settings:
+    """Settings from keyword arguments alone, each error naming the keyword; `caller` opens the message."""
+    # The model ignores unknown names (so stray variables do no harm); a misspelt keyword must not.
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"{caller} got an unknown setting {unknown[0]!r}")
+    try:
+        return GivenSettings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "workers"
+        raise SettingsError(f"{caller}: invalid {name}: {error['msg']}") from None
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

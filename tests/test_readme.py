@@ -1,8 +1,8 @@
 """The README's SDK and test-setup snippets, run as a user runs them.
 
 Each snippet is taken from README.md as written; the only changes are the ones a user makes: the emulator's
-address (the README's examples use 127.0.0.1:8080 or port 8089) and, for the pytest example, the user's own
-module it imports (`myapp.chat`).
+address (the README's examples use 127.0.0.1:8080 or port 8089) and, for the pytest examples, the user's own
+module they import (`myapp.chat`).
 """
 
 from __future__ import annotations
@@ -145,3 +145,14 @@ def test_the_pytest_example_passes_on_the_plugin(pytester: pytest.Pytester) -> N
             pytester._monkeypatch.delenv(name)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=2)
+
+
+def test_the_mock_twilio_example_passes_in_process(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_chat=readme_block("python", "@mock_twilio()"))
+    pytester.mkpydir("myapp")
+    (pytester.path / "myapp" / "chat.py").write_text(USER_MODULE, encoding="utf-8")
+    for name in list(os.environ):
+        if name.startswith("TWILIO_"):
+            pytester._monkeypatch.delenv(name)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=3)
