@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +26,7 @@ from tests.conftest import (
     Server,
     assert_twilio_error,
     new_service,
+    start_server,
 )
 
 BASE = "https://conversations.twilio.com"
@@ -476,3 +478,108 @@ def test_the_python_library_round_trips_every_operation_on_both_forms(emulator: 
             conversations(made[1].sid).fetch()
         assert missing.value.status == 404
         assert missing.value.code == 20404
+
+
+# --- the control API and several workers on the new routes --------------------------------------------
+
+
+def test_the_journal_records_conversation_calls_with_their_parameters(app_api: httpx.Client) -> None:
+    app_api.delete("/_emulator/requests")
+    created(app_api, UniqueName="journaled")
+    app_api.post(
+        "/v1/Conversations/journaled/Messages", data={"Body": "hello", "Author": "alice"}
+    ).raise_for_status()
+    entries = app_api.get("/_emulator/requests", params={"path": "/v1/Conversations/*/Messages"}).json()
+    (entry,) = entries["requests"]
+    assert entry["method"] == "POST"
+    assert entry["status"] == 201
+    assert entry["params"] == [["Body", "hello"], ["Author", "alice"]]
+    assert entry["account_sid"] == DEMO_ACCOUNT
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/v1/Conversations", 429, 20429),
+        ("/v1/Conversations/*/Participants", 503, 20503),
+        ("/v1/Services/*/Conversations/*/Messages", 500, 20500),
+        ("/v1/Conversations/*/Webhooks", 429, 20429),
+    ],
+)
+def test_an_injected_fault_answers_a_new_route_and_changes_nothing(
+    in_process: InProcess, app_api: httpx.Client, path: str, status: int, code: int
+) -> None:
+    conversation = created(app_api, f"/v1/Services/{DEMO_SERVICE}/Conversations", UniqueName="faulty")
+    short = created(app_api, UniqueName="short-faulty")
+    targets = {
+        "/v1/Conversations": ("/v1/Conversations", {"FriendlyName": "x"}),
+        "/v1/Conversations/*/Participants": (
+            f"/v1/Conversations/{short['sid']}/Participants",
+            {"Identity": "alice"},
+        ),
+        "/v1/Services/*/Conversations/*/Messages": (
+            f"/v1/Services/{DEMO_SERVICE}/Conversations/{conversation['sid']}/Messages",
+            {"Body": "x"},
+        ),
+        "/v1/Conversations/*/Webhooks": (
+            f"/v1/Conversations/{short['sid']}/Webhooks",
+            {"Target": "studio", "Configuration.FlowSid": "FW" + "0" * 32},
+        ),
+    }
+    target, params = targets[path]
+    fault = app_api.post("/_emulator/faults", json={"method": "POST", "path": path, "status": status})
+    assert fault.status_code == 201
+    before = in_process.snapshot()
+    assert_twilio_error(app_api.post(target, data=params), status, code)
+    assert in_process.snapshot() == before
+    assert app_api.post(target, data=params).status_code == 201  # the fault is used up
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(tmp_path_factory.mktemp("conversation-workers"), extra_args=["--workers", "2"])
+    yield server
+    server.process.stop()
+
+
+def test_with_several_workers_every_write_is_seen_by_the_next_read(two_workers: Server) -> None:
+    two_workers.reset()
+    with two_workers.client() as api:
+        for number in range(6):
+            body = created(api, UniqueName=f"room-{number}")
+            participant = api.post(f"/v1/Conversations/{body['sid']}/Participants", data={"Identity": "a"})
+            assert participant.status_code == 201
+            message = api.post(
+                f"/v1/Conversations/room-{number}/Messages", data={"Body": "hi", "Author": "a"}
+            )
+            assert message.json()["participant_sid"] == participant.json()["sid"]
+            # Whichever worker answers next has the conversation, by SID and by name.
+            assert api.get(f"/v1/Conversations/room-{number}").json()["sid"] == body["sid"]
+            listed = api.get(f"/v1/Conversations/{body['sid']}/Messages").json()["messages"]
+            assert [item["body"] for item in listed] == ["hi"]
+        two_workers.reset()
+        assert_twilio_error(api.get("/v1/Conversations/room-0"), 404, 20404)
+
+
+def test_with_several_workers_racing_creates_keep_unique_names_and_indexes(two_workers: Server) -> None:
+    two_workers.reset()
+    with two_workers.client() as api:
+        conversation = created(api, UniqueName="busy")["sid"]
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+    indexes: list[int] = []
+
+    def race(number: int) -> None:
+        with two_workers.client() as client:
+            barrier.wait()
+            statuses.append(client.post("/v1/Conversations", data={"UniqueName": "contested"}).status_code)
+            answer = client.post(f"/v1/Conversations/{conversation}/Messages", data={"Body": str(number)})
+            indexes.append(answer.json()["index"])
+
+    threads = [threading.Thread(target=race, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [400] * 7
+    assert sorted(indexes) == list(range(8))
