@@ -70,6 +70,41 @@ async def update_webhooks(ChatServiceSid: str, request: Request) -> Response:
     return Response(answer, media_type=JSON_CONTENT_TYPE)
 
 
+# A message as the emulator answers a create (bench/run.py's message load), with the index of each next one.
+MESSAGE_URL = "https://conversations.twilio.com/v1/Conversations/CH00000000000000000000000000000000/Messages"
+_messages = [0]
+
+
+def message_bytes(index: int) -> bytes:
+    sid = f"IM{index:032x}"
+    url = f"{MESSAGE_URL}/{sid}"
+    document = {
+        "account_sid": ACCOUNT_SID,
+        "conversation_sid": "CH00000000000000000000000000000000",
+        "sid": sid,
+        "index": index,
+        "author": "bench",
+        "body": "Hello from the benchmark",
+        "media": None,
+        "attributes": "{}",
+        "participant_sid": None,
+        "date_created": "2026-01-01T00:00:00Z",
+        "date_updated": "2026-01-01T00:00:00Z",
+        "url": url,
+        "delivery": None,
+        "links": {"delivery_receipts": f"{url}/Receipts", "channel_metadata": f"{url}/ChannelMetadata"},
+        "content_sid": None,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+
+
+@app.post("/v1/Conversations/{ConversationSid}/Messages")
+async def create_message(ConversationSid: str, request: Request) -> Response:
+    await request.body()
+    _messages[0] += 1
+    return Response(message_bytes(_messages[0] - 1), status_code=201, media_type=JSON_CONTENT_TYPE)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

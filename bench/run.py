@@ -241,6 +241,35 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "MIX": ("90% GET / 10% POST", LUA_MIX),
 }
 
+# A write users drive in loops: a message into a conversation this benchmark creates first (by its unique
+# name, so the baseline answers the same path). Every request appends a message: a real write each time.
+MESSAGE_CONVERSATION = "bench"
+MESSAGE_PATH = f"/v1/Conversations/{MESSAGE_CONVERSATION}/Messages"
+MESSAGE_BODY = "Author=bench&Body=Hello+from+the+benchmark"
+LUA_MESSAGE = f"""
+wrk.method = "POST"
+wrk.body = {lua_string(MESSAGE_BODY)}
+wrk.headers["Authorization"] = {lua_string(AUTHORIZATION)}
+wrk.headers["Content-Type"] = {lua_string(FORM_CONTENT_TYPE)}
+"""
+# The loads this script measures: the shared three, which bench/workers.py and bench/hotspots.py also run
+# on servers with no conversation, and the message create.
+LOADS: dict[str, tuple[str, str]] = {**SCENARIOS, "MESSAGE": ("message create", LUA_MESSAGE)}
+LOAD_PATHS = {"MESSAGE": MESSAGE_PATH}
+
+
+def create_message_conversation(server: ServerProcess) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        headers = {"Authorization": AUTHORIZATION, "Content-Type": FORM_CONTENT_TYPE}
+        status, body = fetch(
+            connection, "POST", "/v1/Conversations", f"UniqueName={MESSAGE_CONVERSATION}", headers
+        )
+    finally:
+        connection.close()
+    if status != 201:
+        raise BenchError(f"{server.name} did not create the benchmark's conversation: {status} {body!r}")
+
 
 @dataclass
 class LoadResult:
@@ -291,7 +320,7 @@ class Wrk:
         self.threads = threads
         self.connections = connections
         self.scripts: dict[str, Path] = {}
-        for name, (_, script) in SCENARIOS.items():
+        for name, (_, script) in LOADS.items():
             path = folder / f"{name.lower()}.lua"
             path.write_text(script + LUA_REPORT)
             self.scripts[name] = path
@@ -304,7 +333,7 @@ class Wrk:
         ]
 
     def run(self, scenario: str, server: ServerProcess, seconds: int) -> LoadResult:
-        command = self.command(scenario, server.base_url + webhooks_path(), seconds)
+        command = self.command(scenario, server.base_url + LOAD_PATHS.get(scenario, webhooks_path()), seconds)
         finished = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
         lines = [line for line in finished.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
         if finished.returncode != 0 or not lines:
@@ -401,7 +430,7 @@ def measure_load(
     options: Options, wrk: Wrk, baseline: ServerProcess, emulator: ServerProcess
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for scenario, (label, _) in SCENARIOS.items():
+    for scenario, (label, _) in LOADS.items():
         pair: dict[str, LoadResult] = {}
         # Baseline then emulator, scenario by scenario: both see the same conditions on a busy machine.
         for server in (baseline, emulator):
@@ -659,7 +688,7 @@ def judge(report: Report) -> list[Goal]:
             load["POST"]["rps_ratio"] >= GOAL_POST_RPS_RATIO,
         ),
     ]
-    for scenario in SCENARIOS:
+    for scenario in LOADS:
         goals.append(
             Goal(
                 f"{scenario} p99 vs baseline p99 (c={report.options['connections']})",
@@ -671,7 +700,7 @@ def judge(report: Report) -> list[Goal]:
     cold = report.cold_start["emulator"]["median_s"]
     rss_mb = report.rss["emulator_mb"]
     scale = report.scale["median_ratio"]
-    errors = sum(load[scenario]["emulator"]["errors"] for scenario in SCENARIOS)
+    errors = sum(load[scenario]["emulator"]["errors"] for scenario in LOADS)
     reset = report.reset["median_ms"]
     goals += [
         Goal(
@@ -720,7 +749,7 @@ def render(report: Report, markdown: bool = False) -> str:
     options = report.options
     parts: list[str] = []
     load_rows: list[list[str]] = []
-    for scenario in SCENARIOS:
+    for scenario in LOADS:
         entry = report.load[scenario]
         for name in ("baseline", "emulator"):
             figures = entry[name]
@@ -746,7 +775,7 @@ def render(report: Report, markdown: bool = False) -> str:
         )
     parts.append(
         f"Load: wrk -t{options['threads']} -c{options['connections']} -d{options['duration']}s --latency"
-        f" (after a {options['warmup']} s warm-up), GET/POST {webhooks_path()}"
+        f" (after a {options['warmup']} s warm-up), GET/POST {webhooks_path()}; POST {MESSAGE_PATH}"
     )
     parts.append(table(["load", "server", "req/s", "p50 ms", "p99 ms", "errors"], load_rows, markdown))
 
@@ -817,6 +846,7 @@ def run(options: Options) -> Report:
         emulator = stack.enter_context(running(emulator_process(folder / "bench.db", folder)))
         baseline = stack.enter_context(running(baseline_process(folder)))
         check_answers(baseline, emulator)
+        create_message_conversation(emulator)
 
         say("Load ...")
         report.load = measure_load(options, wrk, baseline, emulator)
