@@ -172,6 +172,15 @@ def test_given_dates_are_kept(app_api: httpx.Client) -> None:
     assert body["date_updated"] == "2020-12-31T22:00:00Z"
 
 
+def test_a_date_before_the_year_1000_keeps_four_year_digits(app_api: httpx.Client) -> None:
+    body = created(app_api, DateCreated="0435-08-16T06:08:45Z", DateUpdated="0001-01-01T00:00:00Z")
+    assert (body["date_created"], body["date_updated"]) == ("0435-08-16T06:08:45Z", "0001-01-01T00:00:00Z")
+    listed = app_api.get("/v1/Conversations").json()["conversations"]
+    assert [entry["date_created"] for entry in listed if entry["sid"] == body["sid"]] == [
+        "0435-08-16T06:08:45Z"
+    ]
+
+
 # --- fetch, and what is not found ----------------------------------------------------------------------
 
 
