@@ -5,8 +5,8 @@
     .venv/bin/python bench/conformance.py --seed 7 --verbose    # another seed; every failure in full
 
 Starts an emulator as a user does (`python -m twilio_conversations_emulator serve`, a fresh SQLite file
-in a temporary folder, the
-shipped fixtures) and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
+in a temporary folder, the shipped fixtures)
+and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
 sends the spec's own examples, then `--max-examples` positive and `--max-examples` negative cases generated
 from the spec by schemathesis, with the demo account's valid Basic credentials. Half of the generated
 cases have their path parameters swapped for resources that exist, so they reach real resources and not
@@ -459,6 +459,7 @@ class ConversationPool:
         """Apply the seeded conversations as a fixture document: what is missing comes back, the demo
         service too, should a DeleteService case have removed it."""
         document = {
+            # The shipped fixtures' demo service, by the name they give it.
             "services": [{"sid": DEMO_SERVICE, "account_sid": DEMO_ACCOUNT, "friendly_name": "Demo service"}],
             "conversations": [seeded.fixture() for seeded in SEEDED],
         }
@@ -544,6 +545,7 @@ class Runner:
         self.session.close()
 
     def prepare(self, operation: Operation) -> None:
+        """Each conversation operation starts on the seeded conversations as the fixture makes them."""
         if operation.operation_id in CONVERSATION_OPERATIONS:
             self.conversations.restore()
 
@@ -551,8 +553,9 @@ class Runner:
         """Send one case with valid credentials; `swap` set: its path names resources that exist."""
         sid: str | None = None
         path = operation.api.path
-        swapped = swap is not None and bool(case.path_parameters)
-        if swap is not None and swapped:
+        swapped = False
+        if swap is not None and case.path_parameters:
+            swapped = True
             if operation.operation_id in CONVERSATION_OPERATIONS:
                 case.path_parameters.update(self.conversations.path_values(path, swap))
             else:
