@@ -9,7 +9,14 @@ in a temporary folder, the shipped fixtures)
 and, for every operation of `twilio_conversations_v1.json` that the emulator implements,
 sends the spec's own examples, then `--max-examples` positive and `--max-examples` negative cases generated
 from the spec by schemathesis, with the demo account's valid Basic credentials. Half of the generated
-service SIDs are swapped for one that exists, so cases reach real resources and not only 404s.
+cases have their path parameters swapped for resources that exist, so they reach real resources and not
+only 404s: a service, or one of two seeded conversations (one in the account's default service, one in
+the demo service, applied as a fixture document) named by SID or unique name, and its participant (by
+SID or identity), message or scoped webhook. A case that changes a seeded conversation so that later
+cases would notice (deletes it or a child, closes it, renames it, adds a scoped webhook) is undone before
+the next. Operations that generated cases seldom get through also send a few bodies known to be valid.
+Hooks are never enabled (`X-Twilio-Webhook-Enabled: true` is sent as `false`): generated URLs name any
+host.
 
 Every answer is checked:
 - never a 5xx, never a transport error;
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import itertools
 import json
 import sys
 import tempfile
@@ -68,8 +77,26 @@ SERVICE_OPERATIONS = (
 )
 ACCOUNT_OPERATIONS = ("FetchConfigurationWebhook", "UpdateConfigurationWebhook")
 ACCOUNT_WEBHOOKS_PATH = "/v1/Configuration/Webhooks"
-# Path parameters that name a service: generated values are swapped, half the time, for one that exists.
-SERVICE_SID_PARAMETERS = ("ChatServiceSid", "Sid")
+
+
+def _both_forms(*names: str) -> tuple[str, ...]:
+    """Create, fetch, list, update, delete in the short form (`…Conversation…`), then in the service form
+    (`…ServiceConversation…`)."""
+    return tuple(
+        operation_id
+        for group in names
+        for operation_id in (
+            *(f"{verb}{group}" for verb in ("Create", "Fetch", "List", "Update", "Delete")),
+            *(f"{verb}Service{group}" for verb in ("Create", "Fetch", "List", "Update", "Delete")),
+        )
+    )
+
+
+# Conversations, their participants, messages and scoped webhooks, in both path forms.
+CONVERSATION_OPERATIONS = _both_forms(
+    "Conversation", "ConversationParticipant", "ConversationMessage", "ConversationScopedWebhook"
+)
+CONVERSATIONS_PATH = "/v1/Conversations"
 
 AnyOperation = APIOperation[Any, Any, Any, Any]
 AnyCase = Case[Any]
@@ -175,14 +202,17 @@ def find_operations(schema: OpenApiSchema, operation_ids: Sequence[str]) -> list
 
 
 def implemented_operations(base_url: str) -> list[str]:
-    """The service operations, and the account-level ones when `/v1/Configuration/Webhooks` answers."""
-    answer = requests.get(
-        base_url + ACCOUNT_WEBHOOKS_PATH,
-        headers={"Authorization": basic_authorization()},
-        timeout=30,
-    )
-    account_level = list(ACCOUNT_OPERATIONS) if answer.status_code == 200 else []
-    return [*SERVICE_OPERATIONS, *account_level]
+    """The service operations, then the account-level ones when `/v1/Configuration/Webhooks` answers and
+    the conversation ones when `/v1/Conversations` does."""
+    operations = list(SERVICE_OPERATIONS)
+    for path, names in (
+        (ACCOUNT_WEBHOOKS_PATH, ACCOUNT_OPERATIONS),
+        (CONVERSATIONS_PATH, CONVERSATION_OPERATIONS),
+    ):
+        answer = requests.get(base_url + path, headers={"Authorization": basic_authorization()}, timeout=30)
+        if answer.status_code == 200:
+            operations += names
+    return operations
 
 
 # ------------------------------------------------------------------------------------ the checks
@@ -315,6 +345,184 @@ class ServicePool:
             self.sids.remove(sid)
 
 
+def path_collections(path: str) -> dict[str, str]:
+    """Each path parameter and the collection it names: `{ChatServiceSid}` and `/Services/{Sid}` name
+    `Services`, `{ConversationSid}` names `Conversations`, `/Messages/{Sid}` names `Messages`."""
+    segments = path.strip("/").split("/")
+    return {
+        segment[1:-1]: before
+        for before, segment in itertools.pairwise(segments)
+        if segment.startswith("{") and segment.endswith("}")
+    }
+
+
+def _sid(prefix: str, digit: str) -> str:
+    return prefix + digit * 32
+
+
+@dataclass(frozen=True)
+class SeededConversation:
+    """A conversation the run keeps in place, with one of each child, all with known SIDs."""
+
+    sid: str
+    unique_name: str
+    service: str | None  # None: the account's default service, the one the short form reaches
+    identity: str
+    participant: str  # a chat participant, the message's author
+    sms_participant: str  # an SMS participant (address and proxy address)
+    address: str
+    proxy_address: str
+    message: str
+    webhook: str
+
+    def fixture(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "sid": self.sid,
+            "account_sid": DEMO_ACCOUNT,
+            "friendly_name": "conformance",
+            "unique_name": self.unique_name,
+            "participants": [
+                {"sid": self.participant, "identity": self.identity},
+                {
+                    "sid": self.sms_participant,
+                    "messaging_binding": {"address": self.address, "proxy_address": self.proxy_address},
+                },
+            ],
+            "messages": [{"sid": self.message, "author": self.identity, "body": "conformance"}],
+            "webhooks": [
+                {
+                    "sid": self.webhook,
+                    "target": "webhook",
+                    # A port nothing listens on, on this machine: no hook ever leaves it.
+                    "configuration": {"url": "http://127.0.0.1:9/conformance", "filters": ["onMessageAdded"]},
+                }
+            ],
+        }
+        if self.service is not None:
+            entry["chat_service_sid"] = self.service
+        return entry
+
+
+# One conversation in the default service (short and service form), one in the demo service (service form).
+SEEDED = (
+    SeededConversation(
+        sid=_sid("CH", "c"),
+        unique_name="conformance",
+        service=None,
+        identity="conformance-alice",
+        participant=_sid("MB", "c"),
+        sms_participant=_sid("MB", "e"),
+        address="+15550100001",
+        proxy_address="+15550199999",
+        message=_sid("IM", "c"),
+        webhook=_sid("WH", "c"),
+    ),
+    SeededConversation(
+        sid=_sid("CH", "d"),
+        unique_name="conformance",
+        service=DEMO_SERVICE,
+        identity="conformance-bob",
+        participant=_sid("MB", "d"),
+        sms_participant=_sid("MB", "f"),
+        address="+15550100002",
+        proxy_address="+15550199999",
+        message=_sid("IM", "d"),
+        webhook=_sid("WH", "d"),
+    ),
+)
+
+
+def default_service(account_sid: str = DEMO_ACCOUNT) -> str:
+    """The SID of an account's default service, as the emulator's README says to work it out."""
+    return "IS" + hashlib.sha256(f"default-conversation-service:{account_sid}".encode()).hexdigest()[:32]
+
+
+class ConversationPool:
+    """The seeded conversations, put back whenever a case has changed one in a way the next would see."""
+
+    def __init__(self, base_url: str, session: requests.Session) -> None:
+        self.base_url = base_url
+        self.session = session
+
+    def restore(self) -> None:
+        """Delete the seeded conversations (with all under them) and apply them again."""
+        for seeded in SEEDED:
+            service = seeded.service or default_service()
+            answer = self.session.delete(
+                f"{self.base_url}/v1/Services/{service}/Conversations/{seeded.sid}", timeout=30
+            )
+            if answer.status_code not in (204, 404):
+                answer.raise_for_status()
+        self.apply()
+
+    def apply(self) -> None:
+        """Apply the seeded conversations as a fixture document: what is missing comes back, the demo
+        service too, should a DeleteService case have removed it."""
+        document = {
+            # The shipped fixtures' demo service, by the name they give it.
+            "services": [{"sid": DEMO_SERVICE, "account_sid": DEMO_ACCOUNT, "friendly_name": "Demo service"}],
+            "conversations": [seeded.fixture() for seeded in SEEDED],
+        }
+        answer = self.session.post(self.base_url + "/_emulator/fixtures", json=document, timeout=30)
+        answer.raise_for_status()
+
+    def path_values(self, path: str, index: int) -> dict[str, str]:
+        """Real values for every path parameter of `path`: a seeded conversation and its children, the
+        conversation named by SID or unique name, a participant by SID or identity."""
+        collections = path_collections(path)
+        seeded = SEEDED[index % len(SEEDED)] if "ChatServiceSid" in collections else SEEDED[0]
+        choice = index // len(SEEDED)
+        values = {
+            "Services": seeded.service or default_service(),
+            "Conversations": (seeded.sid, seeded.unique_name)[choice % 2],
+            "Participants": (seeded.participant, seeded.identity, seeded.sms_participant)[choice % 3],
+            "Messages": seeded.message,
+            "Webhooks": seeded.webhook,
+        }
+        return {name: values[collection] for name, collection in collections.items()}
+
+    def observe(self, case: AnyCase, status: int, body: bytes) -> None:
+        """Undo what a case that reached a seeded conversation did, when later cases would notice."""
+        collections = path_collections(case.path)
+        method = case.method.upper()
+        if "Conversations" not in collections.values() or not 200 <= status < 300 or method == "GET":
+            return
+        last = case.path.rsplit("/", 1)[-1]
+        if method == "DELETE":
+            self.apply()  # the conversation or child is back, with its SID
+        elif collections.get(last.strip("{}")) == "Conversations":  # a closed one refuses every change
+            changed = json.loads(body)
+            if changed["state"] == "closed":
+                self.restore()
+            elif changed["unique_name"] not in {seeded.unique_name for seeded in SEEDED}:
+                self.apply()
+        elif last == "Webhooks":  # a conversation holds five scoped webhooks at most
+            created = json.loads(body)["sid"]
+            self.session.delete(f"{self.base_url}{case.formatted_path}/{created}", timeout=30)
+
+
+# Bodies that the emulator accepts, for operations whose generated cases seldom or never are: Twilio's own
+# example of a scoped webhook names filters that are not events (`onMessageSent`), and a valid URL with
+# valid filters is too unlikely a draw.
+VALID_BODIES: dict[str, tuple[dict[str, Any], ...]] = dict.fromkeys(
+    ("CreateConversationScopedWebhook", "CreateServiceConversationScopedWebhook"),
+    (
+        {
+            "Target": "webhook",
+            "Configuration.Url": "http://127.0.0.1:9/conformance",
+            "Configuration.Method": "get",
+            "Configuration.Filters": ["onMessageAdded", "onParticipantRemoved"],
+        },
+        {
+            "Target": "trigger",
+            "Configuration.Url": "http://127.0.0.1:9/conformance",
+            "Configuration.Triggers": ["help"],
+        },
+        {"Target": "studio", "Configuration.FlowSid": _sid("FW", "c")},
+    ),
+)
+
+
 def _describe(case: AnyCase) -> str:
     body = "" if case.body is None or type(case.body).__name__ == "NotSet" else f" body={case.body!r}"
     query = f" query={case.query!r}" if case.query else ""
@@ -331,25 +539,29 @@ class Runner:
         self.session = requests.Session()
         self.session.headers["Authorization"] = basic_authorization()  # for the pool's own calls
         self.pool = ServicePool(base_url, self.session)
+        self.conversations = ConversationPool(base_url, self.session)
 
     def close(self) -> None:
         self.session.close()
 
+    def prepare(self, operation: Operation) -> None:
+        """Each conversation operation starts on the seeded conversations as the fixture makes them."""
+        if operation.operation_id in CONVERSATION_OPERATIONS:
+            self.conversations.restore()
+
     def send(self, operation: Operation, mode: str, case: AnyCase, swap: int | None) -> None:
-        """Send one case with valid credentials; `swap` set: its service SID is one that exists."""
+        """Send one case with valid credentials; `swap` set: its path names resources that exist."""
         sid: str | None = None
+        path = operation.api.path
+        swapped = False
         if swap is not None and case.path_parameters:
-            for name in SERVICE_SID_PARAMETERS:
-                if name in case.path_parameters:
-                    sid = self.pool.any(swap)
-                    case.path_parameters[name] = sid
-        # Generated cases may carry a broken or no Authorization header (the spec's security scheme):
-        # this run checks the API behind authentication, so every case has the demo account's.
-        headers = {
-            name: value for name, value in (case.headers or {}).items() if name.lower() != "authorization"
-        }
-        headers["Authorization"] = basic_authorization()
-        case.headers = CaseInsensitiveDict(headers)
+            swapped = True
+            if operation.operation_id in CONVERSATION_OPERATIONS:
+                case.path_parameters.update(self.conversations.path_values(path, swap))
+            else:
+                sid = self.pool.any(swap)
+                case.path_parameters.update(dict.fromkeys(path_collections(path), sid))
+        case.headers = CaseInsensitiveDict(request_headers(case.headers or {}))
         self.report.cases[operation.operation_id] += 1
         try:
             answer = case.call(
@@ -370,14 +582,30 @@ class Runner:
             failure = Failure(operation.operation_id, mode, _describe(case), status, problems)
             self.report.failures.append(failure)
         self.pool.observe(operation.operation_id, sid, status, answer.content)
+        if swapped:
+            self.conversations.observe(case, status, answer.content)
+
+
+def request_headers(generated: Mapping[str, Any]) -> dict[str, Any]:
+    """A case's headers as sent: the demo account's credentials, and hooks never asked for."""
+    # Generated cases may carry a broken or no Authorization header (the spec's security scheme): this
+    # run checks the API behind authentication, so every case has the demo account's.
+    headers = {name: value for name, value in generated.items() if name.lower() != "authorization"}
+    headers["Authorization"] = basic_authorization()
+    # `X-Twilio-Webhook-Enabled: true` makes a change deliver its hooks, and generated cases point hooks
+    # (service configuration, scoped webhooks) at any host: nothing may leave this machine.
+    for name, value in list(headers.items()):
+        if name.lower() == "x-twilio-webhook-enabled" and str(value).strip().lower() == "true":
+            headers[name] = "false"
+    return headers
 
 
 def _flat_headers(headers: Mapping[str, Any]) -> dict[str, str]:
     return {name: value[0] if isinstance(value, list) else str(value) for name, value in headers.items()}
 
 
-Sender = Callable[[AnyCase, "int | None"], None]
-# Whether a case's service SID is swapped for one that exists: never, always, or for half the cases.
+Sender = Callable[[AnyCase], None]
+# Whether a case's path names resources that exist: never, always, or every other case.
 NEVER, ALWAYS, SOMETIMES = "never", "always", "sometimes"
 
 
@@ -396,21 +624,33 @@ def check_operation(
 ) -> None:
     runner.report.operations.append(operation.operation_id)
     runner.report.statuses[operation.operation_id] = Counter()
-    # The spec's own examples first, sent as written and then against a service that exists.
-    for strategy in schema.get_strategies_from_examples(operation.api):
-        for policy in (NEVER, ALWAYS):
-            _explore(strategy, 1, seed, _sender(runner, operation, "examples", policy))
+    runner.prepare(operation)
+    # The spec's own examples first, sent as written and then against resources that exist (the same
+    # request twice when the path names none).
+    policies = (NEVER, ALWAYS) if path_collections(operation.api.path) else (NEVER,)
+    for policy in policies:
+        send = _sender(runner, operation, "examples", policy)
+        for strategy in schema.get_strategies_from_examples(operation.api):
+            _explore(strategy, 1, seed, send)
+    for index, body in enumerate(VALID_BODIES.get(operation.operation_id, ())):
+        parameters = dict.fromkeys(path_collections(operation.api.path), "")
+        case = operation.api.Case(
+            path_parameters=parameters, body=body, media_type="application/x-www-form-urlencoded"
+        )
+        runner.send(operation, "valid", case, index)
     for mode in MODES:
         strategy = operation.api.as_strategy(generation_mode=mode)
         _explore(strategy, max_examples, seed, _sender(runner, operation, mode.value, SOMETIMES))
 
 
 def _sender(runner: Runner, operation: Operation, mode: str, policy: str) -> Sender:
-    def send(case: AnyCase, swap: int | None) -> None:
-        if policy == NEVER:
-            swap = None
-        elif policy == ALWAYS:
-            swap = swap or 0
+    """Sends each case it is given; the swap (which existing resources a case names) counts the cases,
+    so `SOMETIMES` is exactly every other case and the swapped ones go through every choice in turn."""
+    sent = itertools.count()
+
+    def send(case: AnyCase) -> None:
+        number = next(sent)
+        swap = {NEVER: None, ALWAYS: number}.get(policy, None if number % 2 else number // 2)
         runner.send(operation, mode, case, swap)
 
     return send
@@ -421,9 +661,9 @@ def _explore(strategy: st.SearchStrategy[AnyCase], max_examples: int, seed: int,
 
     @hypothesis.seed(seed)
     @_settings(max_examples)
-    @given(case=strategy, swap=st.none() | st.integers(0, 1000))
-    def explore(case: AnyCase, swap: int | None) -> None:
-        send(case, swap)
+    @given(case=strategy)
+    def explore(case: AnyCase) -> None:
+        send(case)
 
     explore()
 
@@ -453,7 +693,10 @@ def local_emulator() -> Iterator[str]:
     )
 
     with tempfile.TemporaryDirectory(prefix="conformance-") as folder:
-        process = EmulatorProcess(Path(folder) / "emulator.db")
+        # Hooks are never asked for (`request_headers`); should one go out all the same, only to here.
+        process = EmulatorProcess(
+            Path(folder) / "emulator.db", extra_args=["--webhook-allowed-targets", "127.0.0.0/8,::1"]
+        )
         process.start()
         try:
             yield process.base_url

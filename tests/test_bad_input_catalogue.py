@@ -30,10 +30,13 @@ import pytest
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_KEY, DEMO_KEY_SECRET, DEMO_SERVICE, DEMO_TOKEN, Server
 
-Category = Literal["encodings", "sizes", "headers", "paths", "credentials", "content types", "methods"]
+Category = Literal[
+    "encodings", "sizes", "values", "headers", "paths", "credentials", "content types", "methods"
+]
 CATEGORIES: tuple[Category, ...] = (
     "encodings",
     "sizes",
+    "values",
     "headers",
     "paths",
     "credentials",
@@ -49,6 +52,40 @@ WEBHOOKS = f"/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks".encode()
 SERVICES = b"/v1/Services"
 SERVICE = f"/v1/Services/{DEMO_SERVICE}".encode()
 FORM = b"Content-Type: application/x-www-form-urlencoded"
+
+# A conversation in the demo account's default service, with a chat participant, an SMS participant, a
+# message and a scoped webhook, put in before every case (by fixture document), so the cases on those
+# routes reach their rules and not only 404s.
+CONVERSATION_SID = "CH" + "1" * 32
+CONVERSATIONS = b"/v1/Conversations"
+CONVERSATION = CONVERSATIONS + b"/" + CONVERSATION_SID.encode()
+PARTICIPANTS = CONVERSATION + b"/Participants"
+MESSAGES = CONVERSATION + b"/Messages"
+SCOPED_WEBHOOKS = CONVERSATION + b"/Webhooks"
+SEEDED = {
+    "conversations": [
+        {
+            "sid": CONVERSATION_SID,
+            "account_sid": DEMO_ACCOUNT,
+            "unique_name": "room",
+            "participants": [
+                {"sid": "MB" + "1" * 32, "identity": "alice"},
+                {
+                    "sid": "MB" + "2" * 32,
+                    "messaging_binding": {"address": "+15551230000", "proxy_address": "+15559990000"},
+                },
+            ],
+            "messages": [{"sid": "IM" + "1" * 32, "author": "alice", "body": "Hello"}],
+            "webhooks": [
+                {
+                    "sid": "WH" + "1" * 32,
+                    "target": "webhook",
+                    "configuration": {"url": "http://127.0.0.1:9/hook", "filters": ["onMessageAdded"]},
+                }
+            ],
+        }
+    ]
+}
 
 
 def _basic(credentials: bytes) -> bytes:
@@ -99,7 +136,11 @@ class BadInput:
     def summary(self) -> str:
         """The request in one line for the document: long or binary parts shortened and escaped."""
         target = self.target
-        for symbol, path in ((b"{WEBHOOKS}", WEBHOOKS), (b"{SERVICE}", SERVICE)):
+        for symbol, path in (
+            (b"{WEBHOOKS}", WEBHOOKS),
+            (b"{SERVICE}", SERVICE),
+            (b"{CONVERSATION}", CONVERSATION),
+        ):
             start = target.find(path)
             end = start + len(path)
             if start >= 0 and target[end : end + 1] not in HEX_DIGITS:
@@ -257,6 +298,82 @@ CATALOGUE: tuple[BadInput, ...] = (
         code=50055,
         note="an invalid escape is kept literally, so the value is not GET or POST",
     ),
+    BadInput(
+        "latin1-body-creating-a-conversation",
+        "encodings",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b"FriendlyName=caf\xe9",
+        code=20001,
+        note="no conversation is created",
+    ),
+    BadInput(
+        "invalid-utf8-updating-a-conversation",
+        "encodings",
+        b"POST",
+        CONVERSATION,
+        (FORM,),
+        b"FriendlyName=\xff\xfe",
+        code=20001,
+    ),
+    BadInput(
+        "invalid-utf8-creating-a-conversation-in-the-service-form",
+        "encodings",
+        b"POST",
+        SERVICE + b"/Conversations",
+        (FORM,),
+        b"UniqueName=\xc3",
+        code=20001,
+        note="a UTF-8 sequence cut short",
+    ),
+    BadInput(
+        "invalid-utf8-creating-a-participant",
+        "encodings",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"Identity=\xff",
+        code=20001,
+    ),
+    BadInput(
+        "lone-surrogate-updating-a-participant",
+        "encodings",
+        b"POST",
+        PARTICIPANTS + b"/MB" + b"1" * 32,
+        (FORM,),
+        b"Attributes=%ED%A0%80",
+        code=20001,
+    ),
+    BadInput(
+        "overlong-utf8-creating-a-message",
+        "encodings",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b"Body=\xc0\xaf",
+        code=20001,
+        note="no message is created, no index is used up",
+    ),
+    BadInput(
+        "invalid-utf8-creating-a-scoped-webhook",
+        "encodings",
+        b"POST",
+        SCOPED_WEBHOOKS,
+        (FORM,),
+        b"Target=webhook&Configuration.Url=http://a/\xfe",
+        code=20001,
+    ),
+    BadInput(
+        "raw-nul-byte-in-a-conversation-friendly-name",
+        "encodings",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b"FriendlyName=a\x00b",
+        code=20002,
+        note="valid UTF-8, but NUL cannot be stored (PostgreSQL text refuses it): refused, not stripped",
+    ),
     # --- sizes ----------------------------------------------------------------------------------------
     BadInput(
         "header-value-of-10-kib",
@@ -354,6 +471,210 @@ CATALOGUE: tuple[BadInput, ...] = (
         SERVICES,
         (FORM,),
         code=20001,
+    ),
+    BadInput(
+        "conversation-attributes-over-16-kib",
+        "sizes",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b'Attributes="' + b"a" * (16 * 1024 - 1) + b'"',
+        code=50303,
+        note="a JSON string of 16 385 bytes; 16 384 is the limit",
+    ),
+    BadInput(
+        "participant-attributes-over-4-kib",
+        "sizes",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b'Identity=bob&Attributes="' + b"a" * (4 * 1024 - 1) + b'"',
+        code=50303,
+        note="a JSON string of 4 097 bytes; 4 096 is the limit",
+    ),
+    BadInput(
+        "participant-attributes-over-4-kib-on-update",
+        "sizes",
+        b"POST",
+        PARTICIPANTS + b"/alice",
+        (FORM,),
+        b"Attributes=[" + b"0," * 2048 + b"0]",
+        code=50303,
+        note="the participant named by its identity",
+    ),
+    BadInput(
+        "message-attributes-over-4-kib",
+        "sizes",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b'Body=hi&Attributes="' + b"a" * (4 * 1024 - 1) + b'"',
+        code=50303,
+    ),
+    BadInput(
+        "message-body-over-32-kib",
+        "sizes",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b"Body=" + b"a" * (32 * 1024 + 1),
+        code=50504,
+        note="32 768 bytes of UTF-8 is the limit, not the spec's 1 600 characters (an SMS limit)",
+    ),
+    BadInput(
+        "message-body-over-32-kib-in-multibyte-characters",
+        "sizes",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b"Body=" + "é".encode() * (16 * 1024 + 1),
+        code=50504,
+        note="16 385 characters but 32 770 bytes: the limit counts bytes",
+    ),
+    BadInput(
+        "message-create-over-the-body-limit",
+        "sizes",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b"Body=" + b"a" * MIB,
+        status=413,
+        code=20413,
+        note="1 MiB + 5 bytes sent whole: the body limit comes before any rule of the resource",
+    ),
+    # --- values ---------------------------------------------------------------------------------------
+    BadInput(
+        "conversation-attributes-not-json",
+        "values",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b"Attributes={topic: billing}",
+        code=50304,
+    ),
+    BadInput(
+        "conversation-attributes-not-json-on-update",
+        "values",
+        b"POST",
+        CONVERSATION,
+        (FORM,),
+        b"FriendlyName=renamed&Attributes=%7B",
+        code=50304,
+        note="the valid FriendlyName is not written either",
+    ),
+    BadInput(
+        "participant-attributes-not-json",
+        "values",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"Identity=bob&Attributes=NaN",
+        code=50304,
+        note="NaN is JavaScript, not JSON (RFC 8259)",
+    ),
+    BadInput(
+        "message-attributes-not-json",
+        "values",
+        b"POST",
+        MESSAGES,
+        (FORM,),
+        b"Body=hi&Attributes=%7B%22a%22%3A1%7D%7D",
+        code=50304,
+        note="valid JSON followed by one more brace",
+    ),
+    BadInput(
+        "participant-address-that-is-no-phone-number",
+        "values",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"MessagingBinding.Address=555&MessagingBinding.ProxyAddress=%2B15550000000",
+        code=50407,
+    ),
+    BadInput(
+        "participant-whatsapp-address-without-a-number",
+        "values",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"MessagingBinding.Address=whatsapp:&MessagingBinding.ProxyAddress=whatsapp:%2B15550000000",
+        code=50407,
+        note="the proxy address is a valid whatsapp:+15550000000",
+    ),
+    BadInput(
+        "participant-address-equal-to-its-proxy",
+        "values",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"MessagingBinding.Address=%2B15551230001&MessagingBinding.ProxyAddress=%2B15551230001",
+        code=50409,
+        note="both +15551230001",
+    ),
+    BadInput(
+        "participant-address-with-a-raw-plus",
+        "values",
+        b"POST",
+        PARTICIPANTS,
+        (FORM,),
+        b"MessagingBinding.Address=+15551230001&MessagingBinding.ProxyAddress=+15559990001",
+        code=50407,
+        note="an unencoded '+' is a space in form encoding: ' 15551230001' is not E.164",
+    ),
+    BadInput(
+        "unique-name-shaped-like-a-conversation-sid",
+        "values",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b"UniqueName=CH0123456789abcdef0123456789ABCDEF",
+        code=50390,
+        note="it could never be told from a SID in a path",
+    ),
+    BadInput(
+        "percent-encoded-nul-in-a-conversation-friendly-name",
+        "values",
+        b"POST",
+        CONVERSATIONS,
+        (FORM,),
+        b"FriendlyName=a%00b",
+        code=20002,
+        note="refused, not stripped",
+    ),
+    BadInput(
+        "message-order-sideways",
+        "values",
+        b"GET",
+        MESSAGES + b"?Order=sideways",
+        code=20002,
+    ),
+    BadInput(
+        "page-size-zero-listing-conversations",
+        "values",
+        b"GET",
+        CONVERSATIONS + b"?PageSize=0",
+        code=20002,
+    ),
+    BadInput(
+        "page-size-zero-listing-participants",
+        "values",
+        b"GET",
+        PARTICIPANTS + b"?PageSize=0",
+        code=20002,
+    ),
+    BadInput(
+        "page-size-zero-listing-messages",
+        "values",
+        b"GET",
+        MESSAGES + b"?PageSize=0",
+        code=20002,
+    ),
+    BadInput(
+        "page-size-zero-listing-scoped-webhooks",
+        "values",
+        b"GET",
+        SCOPED_WEBHOOKS + b"?PageSize=0",
+        code=20002,
     ),
     # --- headers ------------------------------------------------------------------------------------
     BadInput(
@@ -592,6 +913,83 @@ CATALOGUE: tuple[BadInput, ...] = (
         status=200,
         trailer=b"GE(T / HTTP/1.1\r\n\r\n",
         note="the GET's own answer must come first (RFC 9112 §9.3.2); the 405 belongs to the second",
+    ),
+    BadInput(
+        "conversation-sid-one-digit-too-long",
+        "paths",
+        b"DELETE",
+        CONVERSATION + b"1",
+        status=404,
+        code=20404,
+        note="not a SID, so a unique name, and none has it: the conversation is not deleted",
+    ),
+    BadInput(
+        "conversation-sid-malformed-in-a-nested-route",
+        "paths",
+        b"DELETE",
+        CONVERSATION[:-1] + b"g/Participants/alice",
+        status=404,
+        code=20404,
+        note="alice exists, but not under that conversation",
+    ),
+    BadInput(
+        "participant-sid-one-digit-short",
+        "paths",
+        b"DELETE",
+        PARTICIPANTS + b"/MB" + b"1" * 31,
+        status=404,
+        code=20404,
+        note="not a SID, so an identity, and no participant has it",
+    ),
+    BadInput(
+        "participant-identity-in-another-case",
+        "paths",
+        b"DELETE",
+        PARTICIPANTS + b"/Alice",
+        status=404,
+        code=20404,
+        note="identities are matched exactly",
+    ),
+    BadInput(
+        "message-sid-one-digit-too-long",
+        "paths",
+        b"DELETE",
+        MESSAGES + b"/IM" + b"1" * 33,
+        status=404,
+        code=20404,
+    ),
+    BadInput(
+        "message-sid-with-a-lower-case-prefix",
+        "paths",
+        b"DELETE",
+        MESSAGES + b"/im" + b"1" * 32,
+        status=404,
+        code=20404,
+    ),
+    BadInput(
+        "scoped-webhook-sid-with-a-non-hex-digit",
+        "paths",
+        b"DELETE",
+        SCOPED_WEBHOOKS + b"/WH" + b"1" * 31 + b"g",
+        status=404,
+        code=20404,
+    ),
+    BadInput(
+        "malformed-service-sid-before-a-conversation",
+        "paths",
+        b"GET",
+        b"/v1/Services/IS0/Conversations/" + CONVERSATION_SID.encode(),
+        status=404,
+        code=20404,
+    ),
+    BadInput(
+        "encoded-slash-inside-the-conversation-sid",
+        "paths",
+        b"GET",
+        CONVERSATION + b"%2FParticipants",
+        status=404,
+        code=20404,
+        note="one path segment, not a route to the participants",
     ),
     # --- credentials --------------------------------------------------------------------------------
     BadInput(
@@ -937,6 +1335,8 @@ def assert_envelope(answer: Answer, status: int, code: int) -> None:
 
 @pytest.mark.parametrize("case", CATALOGUE, ids=[case.name for case in CATALOGUE])
 def test_bad_input(emulator: Server, api: httpx.Client, case: BadInput) -> None:
+    seeded = httpx.post(f"{emulator.base_url}/_emulator/fixtures", json=SEEDED, timeout=30)
+    assert seeded.status_code == 204, seeded.text
     before = emulator.snapshot()
     configuration = api.get(WEBHOOKS.decode()).json()
 
@@ -984,10 +1384,14 @@ def render() -> str:
         "",
         "Each request is sent to a server with the shipped fixtures, with `Host: 127.0.0.1` and the demo",
         "account's Basic credentials unless the row says otherwise, and a `Content-Length` for its body.",
+        f"The server also holds a conversation, `{CONVERSATION_SID}` (unique name `room`) in the",
+        "account's default service, with a participant of identity `alice` (`MB111…`), an SMS participant",
+        "(`MB222…`, `+15551230000` by `+15559990000`), a message (`IM111…`) and a scoped webhook (`WH111…`).",
         "Every case also checks that an error answer is Twilio's envelope with that code (errors), that",
         "the database is row-for-row unchanged, and that the server answers a normal GET afterwards.",
         f"`{{WEBHOOKS}}` stands for `{WEBHOOKS.decode()}`,",
-        f"`{{SERVICE}}` for `{SERVICE.decode()}`.",
+        f"`{{SERVICE}}` for `{SERVICE.decode()}`,",
+        f"`{{CONVERSATION}}` for `{CONVERSATION.decode()}`.",
         "",
         f"{len(CATALOGUE)} cases. A note starting with *debatable* marks a judgement call.",
         "",

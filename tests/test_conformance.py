@@ -1,9 +1,11 @@
 """Conformance to Twilio's OpenAPI description (`shared/spec/twilio_conversations_v1.json`), property-based.
 
 A bounded run of `bench/conformance.py` against the session's server: for every operation the emulator
-implements, the spec's own examples, then positive and negative cases generated from the spec by
-schemathesis (fixed seed), with the demo account's valid credentials; half of the generated service SIDs
-are swapped for one that exists. No 5xx ever; every 2xx is a documented status whose body validates
+implements (services, webhook configuration, and conversations with their participants, messages and
+scoped webhooks in both path forms), the spec's own examples, then positive and negative cases generated
+from the spec by schemathesis (fixed seed), with the demo account's valid credentials; half of the
+generated cases have their path parameters swapped for a service, or a seeded conversation and its
+children, that exist. No 5xx ever; every 2xx is a documented status whose body validates
 against Twilio's response schema; every 4xx is Twilio's envelope. The longer run is
 `.venv/bin/python bench/conformance.py --max-examples N`.
 
@@ -17,24 +19,31 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 
 from bench.conformance import (
     ACCOUNT_OPERATIONS,
+    CONVERSATION_OPERATIONS,
     SERVICE_OPERATIONS,
+    ConversationPool,
     Operation,
     find_operations,
     load_schema,
+    path_collections,
     raw_spec,
+    request_headers,
     response_problems,
     run,
     spec_path,
 )
-from tests.conftest import Server
+from tests.conftest import DEMO_SERVICE, Server
 
-MAX_EXAMPLES = 30  # per operation and generation mode (positive, negative)
+# Per operation and generation mode (positive, negative): small, so that 48 operations fit the suite's
+# time; `bench/conformance.py` is the long run.
+MAX_EXAMPLES = 6
 SEED = 20240601
 JSON_HEADERS = {"content-type": "application/json; charset=utf-8"}
-ALL_OPERATIONS = (*SERVICE_OPERATIONS, *ACCOUNT_OPERATIONS)
+ALL_OPERATIONS = (*SERVICE_OPERATIONS, *ACCOUNT_OPERATIONS, *CONVERSATION_OPERATIONS)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +77,7 @@ def test_the_spec_is_found_beside_the_repository_or_in_work_shared() -> None:
     assert raw_spec()["openapi"].startswith("3.0")
 
 
-@pytest.mark.parametrize("operation_id", [name for name in ALL_OPERATIONS if name != "DeleteService"])
+@pytest.mark.parametrize("operation_id", [name for name in ALL_OPERATIONS if not name.startswith("Delete")])
 def test_the_specs_own_examples_pass_the_checker(operations: dict[str, Operation], operation_id: str) -> None:
     # Includes `fetchEmpty` (`"method": null`): the spec's schema cannot mark a `$ref`'d enum nullable,
     # Twilio's own example answers null, and the checker accepts it for that reason only.
@@ -159,6 +168,67 @@ def test_the_checker_refuses_anything_but_twilios_envelope(
     assert response_problems(operation, status, headers, json.dumps(body).encode()) != []
 
 
+def test_the_forty_conversation_operations_are_all_there(operations: dict[str, Operation]) -> None:
+    assert len(set(CONVERSATION_OPERATIONS)) == 40
+    for name in CONVERSATION_OPERATIONS:
+        path = operations[name].api.path
+        assert path.startswith(
+            "/v1/Services/{ChatServiceSid}/Conversations" if "Service" in name else "/v1/Conversations"
+        )
+
+
+def test_path_parameters_are_named_by_the_collection_before_them() -> None:
+    assert path_collections("/v1/Services/{Sid}") == {"Sid": "Services"}
+    assert path_collections(
+        "/v1/Services/{ChatServiceSid}/Conversations/{ConversationSid}/Messages/{Sid}"
+    ) == {
+        "ChatServiceSid": "Services",
+        "ConversationSid": "Conversations",
+        "Sid": "Messages",
+    }
+    assert path_collections("/v1/Conversations") == {}
+
+
+@pytest.mark.parametrize(
+    "operation_id", [name for name in CONVERSATION_OPERATIONS if name.startswith("Fetch")]
+)
+def test_swapped_path_parameters_name_resources_that_exist(
+    emulator: Server, operations: dict[str, Operation], operation_id: str
+) -> None:
+    # Every way a swap names a resource (either conversation, by SID or unique name; a participant by
+    # SID, identity, or the SMS one) is one the emulator finds: the run's 2xx are not luck.
+    with requests.Session() as session:
+        session.headers["Authorization"] = request_headers({})["Authorization"]
+        pool = ConversationPool(emulator.base_url, session)
+        pool.restore()
+        path = operations[operation_id].api.path
+        reached = set()
+        for index in range(12):
+            values = pool.path_values(path, index)
+            answer = session.get(emulator.base_url + path.format(**values), timeout=30)
+            assert answer.status_code == 200, (values, answer.text)
+            reached.add(answer.json()["sid"])
+            if "ChatServiceSid" in values:
+                assert answer.json()["chat_service_sid"] == values["ChatServiceSid"]
+    # Two participants per conversation (the identity names the chat one); two conversations in the
+    # service form, the default service's alone in the short form.
+    assert len(reached) == (2 if "Participant" in operation_id else 1) * (
+        2 if "Service" in operation_id else 1
+    )
+    if "Service" in operation_id:
+        assert DEMO_SERVICE in {pool.path_values(path, index)["ChatServiceSid"] for index in range(2)}
+
+
+def test_hooks_are_never_asked_for_and_credentials_are_always_valid() -> None:
+    headers = request_headers({"authorization": "Basic broken", "X-Twilio-Webhook-Enabled": " TRUE "})
+    assert headers == {
+        "Authorization": request_headers({})["Authorization"],
+        "X-Twilio-Webhook-Enabled": "false",
+    }
+    assert request_headers({"X-Twilio-Webhook-Enabled": "false"})["X-Twilio-Webhook-Enabled"] == "false"
+    assert request_headers({"X-Twilio-Webhook-Enabled": "yes"})["X-Twilio-Webhook-Enabled"] == "yes"
+
+
 def test_every_implemented_operation_conforms_to_twilios_openapi(
     emulator: Server, record_property: Callable[[str, object], None]
 ) -> None:
@@ -169,14 +239,14 @@ def test_every_implemented_operation_conforms_to_twilios_openapi(
     print(f"\n{report.summary()}")
     record_property("operations_checked", len(report.operations))
     record_property("cases_run", report.total_cases)
-    # The account-level operations are included because /v1/Configuration/Webhooks answers.
+    # The account-level and conversation operations are included because their routes answer.
     assert report.operations == list(ALL_OPERATIONS)
     assert not report.failures, report.summary(limit=None)
     for name in report.operations:
         statuses = report.statuses[name]
         assert report.cases[name] >= 2 * MAX_EXAMPLES, name
         assert sum(statuses.values()) == report.cases[name], name
-        # Swapping in existing SIDs makes every operation succeed sometimes, not only answer 404.
+        # Swapping in existing resources makes every operation succeed sometimes, not only answer 404.
         assert any(200 <= status < 300 for status in statuses), f"{name} never succeeded: {statuses}"
     # Negative cases are refused, and not all with the same answer.
     refused = {status for counter in report.statuses.values() for status in counter if status >= 400}

@@ -174,6 +174,15 @@ def test_given_dates_are_kept(app_api: httpx.Client) -> None:
     assert body["date_updated"] == "2020-12-31T22:00:00Z"
 
 
+def test_a_date_before_the_year_1000_keeps_four_year_digits(app_api: httpx.Client) -> None:
+    body = created(app_api, DateCreated="0435-08-16T06:08:45Z", DateUpdated="0001-01-01T00:00:00Z")
+    assert (body["date_created"], body["date_updated"]) == ("0435-08-16T06:08:45Z", "0001-01-01T00:00:00Z")
+    listed = app_api.get("/v1/Conversations").json()["conversations"]
+    assert [entry["date_created"] for entry in listed if entry["sid"] == body["sid"]] == [
+        "0435-08-16T06:08:45Z"
+    ]
+
+
 # --- fetch, and what is not found ----------------------------------------------------------------------
 
 
@@ -223,6 +232,8 @@ CREATE_ERRORS = [
     ({"UniqueName": "CH" + "a" * 32}, 50390),
     ({"Attributes": "{not json"}, 50304),
     ({"Attributes": ""}, 50304),
+    ({"Attributes": "NaN"}, 50304),  # Python's JSON reader takes NaN and Infinity; JSON has neither
+    ({"Attributes": '{"limit": -Infinity}'}, 50304),
     ({"Attributes": '"' + "x" * 16 * 1024 + '"'}, 50303),
     ({"State": "closed"}, 50384),
     ({"State": "initializing"}, 20002),
@@ -260,7 +271,9 @@ def test_update_refuses_a_bad_parameter_and_changes_nothing(
 
 
 def test_any_json_value_is_accepted_as_attributes(app_api: httpx.Client) -> None:
-    for value in ('"text"', "[1, 2]", "3", "null", '{"a": {"b": []}}'):
+    # Integers of more than 4300 digits are JSON, though Python refuses to convert them (it answered 500).
+    huge = "9" * 5000
+    for value in ('"text"', "[1, 2]", "3", "null", '{"a": {"b": []}}', huge, f'{{"n": -{huge}}}'):
         assert created(app_api, Attributes=value)["attributes"] == value
 
 

@@ -240,6 +240,7 @@ CREATE_ERRORS = [
     ({"Body": "x" * (32 * 1024 + 1)}, 50504),
     ({"Body": "x", "Attributes": "{not json"}, 50304),
     ({"Body": "x", "Attributes": ""}, 50304),
+    ({"Body": "x", "Attributes": '{"a": NaN}'}, 50304),
     ({"Body": "x", "Attributes": '"' + "x" * 4 * 1024 + '"'}, 50303),
     ({"MediaSid": "ME123"}, 20002),
     ({"MediaSid": "IM" + "a" * 32}, 20002),
@@ -248,6 +249,10 @@ CREATE_ERRORS = [
     ({"ContentSid": CONTENT_SID, "ContentVariables": "not json"}, 50527),
     ({"ContentSid": CONTENT_SID, "ContentVariables": ""}, 50527),
     ({"ContentSid": CONTENT_SID, "ContentVariables": json.dumps({"v": "x" * 257})}, 50541),
+    # More digits than Python converts to an int (it answered 500): JSON, and far too long a value.
+    ({"ContentSid": CONTENT_SID, "ContentVariables": '{"v": ' + "1" * 5000 + "}"}, 50541),
+    ({"ContentSid": CONTENT_SID, "ContentVariables": "1" * 5000}, 50527),
+    ({"ContentSid": CONTENT_SID, "ContentVariables": '{"v": NaN}'}, 50527),
     ({"ContentSid": CONTENT_SID, "Body": "x" * (32 * 1024 + 1)}, 50504),
     ({"Body": "x", "Subject": "s" * 257}, 20002),
     ({"Body": "x", "DateCreated": "yesterday"}, 20002),

@@ -233,6 +233,7 @@ CREATE_ERRORS = [
     ({**sms(PHONE, "rcs:+15017122661"), "Attributes": "{"}, 50414),
     ({"Identity": "a", "Attributes": "{not json"}, 50304),
     ({"Identity": "a", "Attributes": ""}, 50304),
+    ({"Identity": "a", "Attributes": "[Infinity]"}, 50304),
     ({"Identity": "a", "Attributes": '"' + "x" * 4095 + '"'}, 50303),
     ({"Identity": "a", "Attributes": "{", "RoleSid": "RL1"}, 50304),
     ({"Identity": "a", PROJECTED: "whatsapp:+15017122661"}, 20002),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 from ..twilio import sids
@@ -37,13 +38,36 @@ def checked_length(name: str, value: str, limit: int, code: int) -> str:
     return storable(name, value)
 
 
+class LongInteger(str):
+    """A JSON integer with more digits than Python converts (`sys.get_int_max_str_digits()`), as its text."""
+
+
+def _integer(text: str) -> int | str:
+    limit = sys.get_int_max_str_digits()
+    return LongInteger(text) if limit and len(text.lstrip("-")) > limit else int(text)
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def read_json(value: str) -> object:
+    """`value` read as JSON text (RFC 8259); ValueError or RecursionError when it is not.
+
+    Python's own reader differs from JSON both ways: it takes NaN and Infinity, which JSON has not (and
+    `JSON.parse` in a client would throw on), and raises on an integer of more than 4300 digits, which
+    JSON allows.
+    """
+    return json.loads(value, parse_int=_integer, parse_constant=_not_json)
+
+
 def checked_attributes(value: str, limit: int, name: str = "Attributes") -> str:
     """Any structurally valid JSON text, at most `limit` bytes in UTF-8; stored as sent."""
     if len(value.encode("utf-8", "surrogatepass")) > limit:
         raise TwilioError(400, ATTRIBUTES_TOO_LONG, f"Invalid {name}: longer than {limit} bytes")
     try:
-        json.loads(value)
-    except (json.JSONDecodeError, RecursionError):
+        read_json(value)
+    except (ValueError, RecursionError):
         raise TwilioError(400, INVALID_ATTRIBUTES, f"Invalid {name}: not valid JSON") from None
     return storable(name, value)
 

@@ -28,7 +28,8 @@ def pinned(moment: datetime) -> Iterator[None]:
 
 def iso8601(moment: datetime) -> str:
     """Twilio's date format on resources: `2015-12-16T22:18:37Z`."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Not strftime's %Y: glibc writes year 435 as "435", which is not an ISO 8601 date.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
 
 
 def iso8601_ms(moment: datetime) -> str:

@@ -64,8 +64,8 @@ def _checked_author(value: str) -> str:
 def _checked_content_variables(value: str) -> None:
     """Checked, then dropped: there is no Content API here to fill a template with them."""
     try:
-        variables = json.loads(value)
-    except (json.JSONDecodeError, RecursionError):
+        variables = fields.read_json(value)
+    except (ValueError, RecursionError):
         variables = None
     if not isinstance(variables, dict):
         raise TwilioError(
