@@ -22,6 +22,7 @@ from ..conversations.configuration.models import get_account_configuration
 from ..conversations.services.models import get_service
 from ..conversations.webhooks.models import get_configuration
 from ..conversations.webhooks.rules import DEFAULT_METHOD
+from ..documents import read_json
 from ..twilio import sids
 from ..twilio.clock import timestamp_ms
 from ..twilio.errors import MISSING_PARAMETER, TwilioError, not_found
@@ -219,8 +220,9 @@ def modifications(action: Action, answer: bytes) -> dict[str, str]:
     if not action.modifiable or not answer.strip():
         return {}
     try:
-        data = json.loads(answer)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # Read as the control API reads JSON: a number of thousands of digits is refused, not a 500.
+        data = read_json(answer)
+    except (ValueError, RecursionError):
         return {}
     if not isinstance(data, dict):
         return {}
