@@ -17,18 +17,36 @@ __all__ = ["receiver"]
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 
-@pytest.fixture
-def restricted(tmp_path: Path) -> Iterator[Server]:
-    server = start_server(tmp_path, extra_args=["--webhook-allowed-targets", "10.0.0.0/8, hooks.example.com"])
+@pytest.fixture(scope="module")
+def restricted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(
+        tmp_path_factory.mktemp("restricted"),
+        extra_args=["--webhook-allowed-targets", "10.0.0.0/8, hooks.example.com"],
+    )
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="module")
+def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_server(
+        tmp_path_factory.mktemp("loopback"), extra_args=["--webhook-allowed-targets", "127.0.0.0/8"]
+    )
     yield server
     server.process.stop()
 
 
 @pytest.fixture
-def loopback_only(tmp_path: Path) -> Iterator[Server]:
-    server = start_server(tmp_path, extra_args=["--webhook-allowed-targets", "127.0.0.0/8"])
-    yield server
-    server.process.stop()
+def restricted(restricted_server: Server) -> Server:
+    """The module's server, reset: one start for all its tests."""
+    restricted_server.reset()
+    return restricted_server
+
+
+@pytest.fixture
+def loopback_only(loopback_server: Server) -> Server:
+    loopback_server.reset()
+    return loopback_server
 
 
 def test_a_target_outside_the_allow_list_is_blocked_and_never_contacted(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +43,7 @@ class StartError(RuntimeError):
     """A server that exited or did not answer in time, on every port tried; the message holds its log."""
 
 
-class ServerProcess:
+class ServerProcess(ABC):
     """A server in a child process on 127.0.0.1 and a free port, ready once a GET of `ready_path` answers
     200. Subclasses say what to run (`command`); the environment is this process's, cleaned, plus `env`."""
 
@@ -85,8 +86,9 @@ class ServerProcess:
             raise RuntimeError(f"{self.name} is not running")
         return self.process.pid
 
+    @abstractmethod
     def command(self) -> list[str]:
-        raise NotImplementedError
+        """The command line that starts this server."""
 
     def start(self) -> Self:
         # A free port can be taken between probing and binding; try a few before giving up.

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path
 
 from ...edge.deps import ServiceSid, TwilioCallDep
+from ...resource import BadRequest
 from ...twilio.errors import NotFound
 from ..services.models import service_exists
 from ..services.service import default_service_sid, ensure_default_service
@@ -105,3 +106,15 @@ PATH_FORMS = (
         _conversation_path(named_service_form),
     ),
 )
+
+
+def bad_requests_in_both_forms(
+    resource: str, create: BadRequest, update: BadRequest, listing: BadRequest
+) -> dict[str, BadRequest]:
+    """What makes each operation answer 400, under both forms' operationIds (`CreateConversationMessage`,
+    `CreateServiceConversationMessage`, ...)."""
+    return {
+        f"{verb}{form.operation}{resource}": bad
+        for form in PATH_FORMS
+        for verb, bad in (("Create", create), ("Update", update), ("List", listing))
+    }

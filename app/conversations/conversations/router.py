@@ -22,7 +22,7 @@ from ...twilio.responses import TwilioJSONResponse, no_content
 from ..scoped_webhooks.models import ConversationWebhook
 from . import service as rules
 from .models import Conversation
-from .paths import PATH_FORMS, PathForm
+from .paths import PATH_FORMS, PathForm, bad_requests_in_both_forms
 
 router = APIRouter(tags=["ConversationsV1Conversation"])
 
@@ -153,9 +153,5 @@ _BAD_LIST = BadRequest(
 RESOURCE = Resource(
     router,
     tables=(Conversation,),
-    bad_requests={
-        f"{verb}{operation}": bad
-        for operation in ("Conversation", "ServiceConversation")
-        for verb, bad in (("Create", _BAD_CREATE), ("Update", _BAD_UPDATE), ("List", _BAD_LIST))
-    },
+    bad_requests=bad_requests_in_both_forms("Conversation", _BAD_CREATE, _BAD_UPDATE, _BAD_LIST),
 )

@@ -18,7 +18,7 @@ from ...twilio import paging
 from ...twilio.clock import iso8601
 from ...twilio.forms import FormParameters
 from ...twilio.responses import TwilioJSONResponse, no_content
-from ..conversations.paths import PATH_FORMS, ConversationPath, PathForm
+from ..conversations.paths import PATH_FORMS, ConversationPath, PathForm, bad_requests_in_both_forms
 from . import service as rules
 from .models import ConversationMessage, MessageCounter
 
@@ -154,9 +154,5 @@ _BAD_LIST = BadRequest(
 RESOURCE = Resource(
     router,
     tables=(ConversationMessage, MessageCounter),
-    bad_requests={
-        f"{verb}{operation}": bad
-        for operation in ("ConversationMessage", "ServiceConversationMessage")
-        for verb, bad in (("Create", _BAD_CREATE), ("Update", _BAD_UPDATE), ("List", _BAD_LIST))
-    },
+    bad_requests=bad_requests_in_both_forms("ConversationMessage", _BAD_CREATE, _BAD_UPDATE, _BAD_LIST),
 )
