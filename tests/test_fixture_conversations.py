@@ -4,7 +4,6 @@ the same rules as the REST API, idempotently, refused whole (naming the entry) w
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, InProcess, assert_twilio_error, start_server
+from tests.test_conversations import default_service
 
 OTHER_ACCOUNT = "AC" + "6" * 32
 ROOM = "CH" + "1" * 32
@@ -65,10 +65,6 @@ DOCUMENT: dict[str, Any] = {
         },
     ]
 }
-
-
-def default_service(account: str = DEMO_ACCOUNT) -> str:
-    return "IS" + hashlib.sha256(f"default-conversation-service:{account}".encode()).hexdigest()[:32]
 
 
 def apply(api: httpx.Client, document: dict[str, Any]) -> httpx.Response:

@@ -8,7 +8,6 @@ a real server on a free port.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -30,6 +29,7 @@ from tests.conftest import (
     assert_twilio_error,
     new_service,
 )
+from tests.test_conversations import default_service
 
 BASE = "https://conversations.twilio.com"
 KEYS = {
@@ -55,11 +55,6 @@ DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 MEDIA_SID = "ME" + "a" * 32
 CONTENT_SID = "HX" + "b" * 32
 UNKNOWN_MESSAGE = "IM" + "0" * 32
-
-
-def default_service(account: str = DEMO_ACCOUNT) -> str:
-    """Worked out as the README says, not taken from the app."""
-    return "IS" + hashlib.sha256(f"default-conversation-service:{account}".encode()).hexdigest()[:32]
 
 
 def new_conversation(api: httpx.Client, path: str = "/v1/Conversations", **params: str) -> str:

@@ -42,8 +42,9 @@ def with_node_modules(folder: Path) -> Path:
     return folder
 
 
-def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) -> None:
-    snippet = readme_block("python", "print(webhooks.fetch().filters)")
+def run_python_snippet(marker: str, emulator: Server) -> str:
+    """What the README's Python block holding `marker` prints, run against `emulator`."""
+    snippet = readme_block("python", marker)
     assert README_URL in snippet
     result = subprocess.run(
         [sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)],
@@ -53,24 +54,20 @@ def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) ->
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['onMessageAdded']"
+    return result.stdout
+
+
+def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) -> None:
+    printed = run_python_snippet("print(webhooks.fetch().filters)", emulator)
+    assert printed.strip() == "['onMessageAdded']"
     stored = emulator.client().get(webhooks_path(DEMO_SERVICE)).json()
     assert stored["filters"] == ["onMessageAdded"]
     assert stored["post_webhook_url"] == "https://example.com/post"
 
 
 def test_the_python_sdk_conversation_snippet_runs(emulator: Server) -> None:
-    snippet = readme_block("python", "room.participants.create(identity=")
-    assert README_URL in snippet
-    result = subprocess.run(
-        [sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["0 True sms", "['Hi, how can we help?']"]
+    printed = run_python_snippet("room.participants.create(identity=", emulator)
+    assert printed.splitlines() == ["0 True sms", "['Hi, how can we help?']"]
     with emulator.client() as api:
         stored = api.get("/v1/Conversations/support-42/Participants").json()["participants"]
     assert [participant["identity"] for participant in stored] == ["agent-ana", None]

@@ -25,24 +25,25 @@ from .models import Conversation
 from .service import ServiceForm, find_conversation
 
 
-async def default_service_form(call: TwilioCallDep) -> ServiceForm:
-    """The short form: the account's default service, made by its first short-form request."""
-    sid = default_service_sid(call.account_sid)
-    exists = call.database.cached(
+def _service_known(call: TwilioCallDep, sid: str) -> bool:
+    """Whether the caller's account has this service: from the read cache, as every nested request asks."""
+    known: bool = call.database.cached(
         ("service_exists", call.account_sid, sid),
         lambda session: service_exists(session, call.account_sid, sid),
     )
-    if not exists:
+    return known
+
+
+async def default_service_form(call: TwilioCallDep) -> ServiceForm:
+    """The short form: the account's default service, made by its first short-form request."""
+    sid = default_service_sid(call.account_sid)
+    if not _service_known(call, sid):
         await call.database.write(lambda session: ensure_default_service(session, call.account_sid))
     return ServiceForm(sid, short=True)
 
 
 async def named_service_form(call: TwilioCallDep, chat_service_sid: ServiceSid) -> ServiceForm:
-    exists = call.database.cached(
-        ("service_exists", call.account_sid, chat_service_sid),
-        lambda session: service_exists(session, call.account_sid, chat_service_sid),
-    )
-    if not exists:
+    if not _service_known(call, chat_service_sid):
         raise NotFound
     return ServiceForm(chat_service_sid, short=False)
 
