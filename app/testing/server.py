@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,11 +15,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from .processes import GROUP_OF_ITS_OWN, kill_group, stop_group
+
 # The installed package's import name, whatever the repository calls its folder.
 PACKAGE = (__package__ or "").rpartition(".")[0]
 HEALTH_PATH = "/_emulator/health"
 # One readiness call's limit: a server that accepts but has not answered by then is asked again.
 READY_CALL_TIMEOUT_S = 5.0
+# How long a graceful stop may take before the server's processes are killed.
+STOP_TIMEOUT_S = 10.0
+# How long a start may take: generous, since a busy machine starts Python slowly and only a server that
+# hangs waits this long (one that exits is seen at once).
+STARTUP_TIMEOUT_S = 120.0
 
 
 def free_port() -> int:
@@ -56,7 +62,7 @@ class ServerProcess(ABC):
         log_folder: Path | None = None,
         ready_path: str = "/",
         ready_headers: Mapping[str, str] | None = None,
-        startup_timeout: float = 20.0,
+        startup_timeout: float = STARTUP_TIMEOUT_S,
         poll_interval: float = 0.02,
         new_session: bool = False,
     ) -> None:
@@ -68,7 +74,9 @@ class ServerProcess(ABC):
         self.ready_headers = dict(ready_headers or {})
         self.startup_timeout = startup_timeout
         self.poll_interval = poll_interval
-        # A session of its own: a Ctrl-C in the terminal reaches only the parent, which stops the server.
+        # A session of its own (detached from the terminal too); otherwise a process group of its own. Either
+        # way a Ctrl-C in the terminal reaches only the parent, which stops the server, and a stop or kill
+        # reaches every process of the server (its workers too), never the parent.
         self.new_session = new_session
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -113,11 +121,20 @@ class ServerProcess(ABC):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=self.new_session,
+                **({"start_new_session": True} if self.new_session else GROUP_OF_ITS_OWN),
             )
+        try:
+            return self._wait_ready(started)
+        except BaseException:  # Ctrl-C or a failure while waiting: the server must not outlive the caller
+            self.kill()
+            raise
+
+    def _wait_ready(self, started: float) -> bool:
+        assert self.process is not None
         deadline = started + self.startup_timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
+                kill_group(self.process)  # whatever it started before it exited
                 return False
             if self._answers_ready(min(READY_CALL_TIMEOUT_S, max(deadline - time.perf_counter(), 0.01))):
                 self.startup_seconds = time.perf_counter() - started
@@ -142,20 +159,15 @@ class ServerProcess(ABC):
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        """A graceful stop (SIGTERM), as Ctrl-C or `docker stop` does; SIGKILL after 10 s."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """A graceful stop (SIGTERM to the server, as Ctrl-C or `docker stop` does); SIGKILL to every process
+        of the server after `STOP_TIMEOUT_S`, or at once to any it left running."""
+        if self.process is not None:
+            stop_group(self.process, STOP_TIMEOUT_S)
 
     def kill(self) -> None:
-        """`kill -9`: no chance to flush or close anything."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """`kill -9` of every process of the server (its workers too): no chance to flush or close."""
+        if self.process is not None:
+            kill_group(self.process)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -184,7 +196,7 @@ class EmulatorProcess(ServerProcess):
         auth_mode: str | None = None,
         extra_args: list[str] | None = None,
         env: Mapping[str, str] | None = None,
-        startup_timeout: float = 20.0,
+        startup_timeout: float = STARTUP_TIMEOUT_S,
         module: str = PACKAGE,
         name: str = "emulator",
         cwd: Path | None = None,
