@@ -18,6 +18,8 @@ import uvicorn
 from twilio_conversations_emulator import __version__
 from twilio_conversations_emulator.cli import main
 from twilio_conversations_emulator.testing import EmulatorProcess, free_port
+from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, stop_group
+from twilio_conversations_emulator.testing.server import STARTUP_TIMEOUT_S, STOP_TIMEOUT_S
 
 from tests.conftest import (
     BACKEND,
@@ -326,12 +328,14 @@ def serve_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.Popen[
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **GROUP_OF_ITS_OWN,
     )
 
 
-def wait_for_health(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+def wait_for_health(port: int, server: subprocess.Popen[bytes]) -> None:
+    # Generous: only a hang waits this long; a server that exits is seen at once.
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/_emulator/health").status_code == 200:
                 return
@@ -351,22 +355,21 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     }
     server = serve_in(tmp_path, env)
     try:
-        wait_for_health(port)
+        wait_for_health(port, server)
         # Strict mode with no fixtures: nobody is known.
         answer = httpx.get(f"http://127.0.0.1:{port}/v1/Services", auth=(DEMO_ACCOUNT, "demo-auth-token"))
         assert answer.status_code == 401
         assert (tmp_path / "env.db").exists()
         assert not (tmp_path / "data").exists()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_group(server, STOP_TIMEOUT_S)
 
 
 def test_default_database_is_created_under_data(tmp_path: Path) -> None:
     port = free_port()
     server = serve_in(tmp_path, {}, "--port", str(port))
     try:
-        wait_for_health(port)
+        wait_for_health(port, server)
         answer = httpx.get(
             f"http://127.0.0.1:{port}/v1/Services/{DEMO_SERVICE}/Configuration/Webhooks",
             auth=(DEMO_ACCOUNT, "demo-auth-token"),
@@ -375,8 +378,7 @@ def test_default_database_is_created_under_data(tmp_path: Path) -> None:
         assert answer.json()["chat_service_sid"] == DEMO_SERVICE
         assert (tmp_path / "data" / "emulator.db").exists()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_group(server, STOP_TIMEOUT_S)
 
 
 def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on(

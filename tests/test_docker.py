@@ -33,6 +33,8 @@ from packaging.version import Version
 from sqlalchemy.engine import make_url
 from twilio_conversations_emulator.settings import Settings, load_settings
 from twilio_conversations_emulator.testing import free_port
+from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, stop_group
+from twilio_conversations_emulator.testing.server import STARTUP_TIMEOUT_S
 
 from tests.conftest import POSTGRES_URL, TestDatabase
 
@@ -937,12 +939,18 @@ def start_container_command(tmp_path: Path) -> Iterator[Any]:
             port = free_port()
             env[f"{ENV_PREFIX}PORT"] = str(port)
             with log.open("wb") as output:
+                # A group of its own: the image's command may start workers, and they go with it.
                 process = subprocess.Popen(
-                    [str(script), *argv[1:]], env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT
+                    [str(script), *argv[1:]],
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    **GROUP_OF_ITS_OWN,
                 )
             running = Running(process, port, log)
             started.append(running)
-            if wait_healthy(port, process, time.monotonic() + 30):
+            if wait_healthy(port, process, time.monotonic() + STARTUP_TIMEOUT_S):
                 return running
             stop(running)
         pytest.fail(f"`{' '.join(argv)}` did not become healthy; log:\n{log.read_text(errors='replace')}")
@@ -953,18 +961,9 @@ def start_container_command(tmp_path: Path) -> Iterator[Any]:
 
 
 def stop(running: Running) -> bool:
-    """`docker stop`: SIGTERM, then SIGKILL after its 10 s grace period. Whether SIGTERM was enough."""
-    process = running.process
-    if process.poll() is not None:
-        return True
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return False
-    return True
+    """`docker stop`: SIGTERM, then SIGKILL (to every process of the server) after its 10 s grace period.
+    Whether SIGTERM was enough."""
+    return stop_group(running.process, 10)
 
 
 def run_healthcheck(check: Healthcheck, port: int, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from twilio_conversations_emulator.testing.processes import run
 
 from tests.conftest import (
     DEMO_ACCOUNT,
@@ -36,7 +37,8 @@ NODE_DIR = Path(__file__).resolve().parent / "node"
 RUNNER = NODE_DIR / "run_calls.js"
 TWILIO_NODE_VERSION = "6.3.1"
 INSTALLED_PACKAGE = NODE_DIR / "node_modules" / "twilio" / "package.json"
-NODE_TIMEOUT = 60.0
+# Generous: a busy machine starts Node and loads the library slowly; a hang still ends.
+NODE_TIMEOUT = 300.0
 NPM_TIMEOUT = 600.0
 
 TWILIO_BASE = "https://conversations.twilio.com"
@@ -72,13 +74,11 @@ def node() -> str:
         if npm is None:
             pytest.fail("npm is required to install the twilio Node library: no `npm` on PATH")
         try:
-            completed = subprocess.run(
+            # npm runs scripts in processes of its own: `run` kills them with it, however it ends.
+            completed = run(
                 [npm, "install", "--no-audit", "--no-fund", "--no-package-lock"],
                 cwd=NODE_DIR,
-                capture_output=True,
-                text=True,
                 timeout=NPM_TIMEOUT,
-                check=False,
             )
         except subprocess.TimeoutExpired:
             pytest.fail(f"`npm install` in {NODE_DIR} did not finish within {NPM_TIMEOUT:.0f} s")
@@ -112,15 +112,8 @@ def run_node(
         env["TWILIO_ACCOUNT"] = account
     if auto_retry is not None:
         env["TWILIO_AUTO_RETRY"] = str(auto_retry)
-    completed = subprocess.run(
-        [node, str(RUNNER), json.dumps(steps)],
-        cwd=NODE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        check=False,
-    )
+    # In a process group of its own, killed with anything it started on a timeout, a failure or Ctrl-C.
+    completed = run([node, str(RUNNER), json.dumps(steps)], cwd=NODE_DIR, env=env, timeout=NODE_TIMEOUT)
     assert completed.returncode == 0, f"run_calls.js failed:\n{completed.stderr}"
     document = json.loads(completed.stdout)
     assert document["version"] == TWILIO_NODE_VERSION

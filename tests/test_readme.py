@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from twilio_conversations_emulator.testing.processes import run
 from twilio_conversations_emulator.testing.server import free_port
 
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
@@ -46,13 +46,7 @@ def run_python_snippet(marker: str, emulator: Server) -> str:
     """What the README's Python block holding `marker` prints, run against `emulator`."""
     snippet = readme_block("python", marker)
     assert README_URL in snippet
-    result = subprocess.run(
-        [sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run([sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)], timeout=NODE_TIMEOUT)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -80,9 +74,7 @@ def test_the_node_sdk_snippet_configures_the_demo_service(
     assert README_URL in snippet
     script = with_node_modules(tmp_path) / "configure.mjs"
     script.write_text(snippet.replace(README_URL, emulator.base_url), encoding="utf-8")
-    result = subprocess.run(
-        [node, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=NODE_TIMEOUT, check=False
-    )
+    result = run([node, str(script)], cwd=tmp_path, timeout=NODE_TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[ 'onMessageAdded' ]"
     stored = emulator.client().get(webhooks_path(DEMO_SERVICE)).json()
@@ -103,24 +95,16 @@ def test_the_node_test_setup_runs_and_stops_its_emulator(node: str, tmp_path: Pa
     # `twilio-emulator` on PATH, as after `pip install` of this project.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_")}
-    result = subprocess.run(
-        [node, "--test"],
-        cwd=project,
-        env=environment | {"PATH": path},
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-        check=False,
-    )
+    # `node --test` runs the file in a node process of its own, which starts an emulator: `run` kills all
+    # three on a timeout, a failure or Ctrl-C, and whatever the suite's `after` left running.
+    result = run([node, "--test"], cwd=project, env=environment | {"PATH": path}, timeout=NODE_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^# pass 1$", result.stdout, re.M), result.stdout
     assert re.search(r"^# fail 0$", result.stdout, re.M), result.stdout
     # The suite's `after` stopped the emulator: its port is free again.
-    rebound = subprocess.run(
+    rebound = run(
         [sys.executable, "-c", f"import socket; socket.create_server(('127.0.0.1', {port})).close()"],
-        capture_output=True,
-        text=True,
-        check=False,
+        timeout=NODE_TIMEOUT,
     )
     assert rebound.returncode == 0, rebound.stderr
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from twilio_conversations_emulator.testing import processes
 
 from tests.conftest import REPO
 
@@ -90,9 +91,9 @@ print(json.dumps(tops))
 
 
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    # uv and the user's pytest start processes of their own (a build backend, emulators): `run` kills them
+    # with the command, however it ends.
+    result = processes.run(command, cwd=cwd, env=env, timeout=600)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
