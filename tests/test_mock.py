@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -265,10 +264,10 @@ def test_a_timeout_of_the_client_is_kept() -> None:
     with mock_twilio() as emulator:
         emulator.fail(path="/v1/Services", delay_ms=2000)
         client = Client(DEMO_ACCOUNT, DEMO_TOKEN, http_client=TwilioHttpClient(timeout=0.2))
-        started = time.perf_counter()
+        # The answer does come, after 2 s: only a timeout that was kept turns it into ReadTimeout (no clock
+        # is read, so a busy machine cannot fail this).
         with pytest.raises(requests.exceptions.ReadTimeout):
             client.conversations.v1.services.create(friendly_name="slow")
-        assert time.perf_counter() - started < 1.5
 
 
 # --- webhooks go out over real HTTP --------------------------------------------------------------------
