@@ -52,6 +52,7 @@ from bench.servers import (
     ServerProcess,
     baseline_process,
     connect,
+    descendants,
     emulator_process,
     running,
     webhooks_path,
@@ -125,22 +126,8 @@ def ratio(numerator: float, denominator: float) -> float:
 
 def rss_kib(pid: int) -> int:
     """VmRSS of a process and all its descendants, in KiB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: split after its closing one.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
     total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        pending.extend(children.get(current, []))
+    for current in [pid, *descendants(pid)]:
         try:
             status = Path(f"/proc/{current}/status").read_text()
         except OSError:

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dev"))
 
 # Re-exported: the scripts import them from here, after the line above.
+from twilio_conversations_emulator.testing.processes import descendants as descendants  # noqa: E402
 from twilio_conversations_emulator.testing.server import EmulatorProcess as EmulatorProcess  # noqa: E402
 from twilio_conversations_emulator.testing.server import ServerProcess as ServerProcess  # noqa: E402
 from twilio_conversations_emulator.testing.server import StartError  # noqa: E402

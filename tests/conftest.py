@@ -25,7 +25,8 @@ from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
 
-pytest_plugins = ["pytester"]
+# tests/leftovers.py fails a session in which a test left a process running.
+pytest_plugins = ["pytester", "tests.leftovers"]
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_FIXTURES = REPO / "fixtures"

@@ -20,6 +20,30 @@ from typing import IO, Any
 GROUP_OF_ITS_OWN: dict[str, Any] = {"process_group": 0} if os.name == "posix" else {}
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live (not zombie) process below `pid`, from /proc (Linux): none where there is no /proc."""
+    children: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        state, parent = stat.rpartition(")")[2].split()[:2]
+        if state != "Z":
+            children.setdefault(int(parent), []).append(int(entry.name))
+    found: list[int] = []
+    waiting = [pid]
+    while waiting:
+        below = children.get(waiting.pop(), [])
+        found.extend(below)
+        waiting.extend(below)
+    return found
+
+
 def signal_group(process: subprocess.Popen[Any], signum: int) -> None:
     """Send `signum` to every process in the group `process` leads (to `process` alone off POSIX)."""
     if not GROUP_OF_ITS_OWN:
