@@ -14,6 +14,9 @@ from . import __version__
 if TYPE_CHECKING:
     from .settings import Settings
 
+# uvicorn's default is 5 s; see the `uvicorn.run` call.
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
 
 def build_parser(settings_class: type[Settings] | None = None) -> argparse.ArgumentParser:
     """The command line, with one `serve` flag per field of `settings_class` (by default `Settings`)."""
@@ -96,6 +99,11 @@ def serve(argv: Sequence[str] | None) -> int:
         access_log=settings.log_level in ("debug", "trace"),
         server_header=False,
         http=TwilioHttpToolsProtocol,
+        # How long uvicorn's parent waits for a worker's answer to its health ping before it kills the
+        # worker and starts another. A new worker answers only once it has imported the app's modules,
+        # which on a loaded machine takes more than uvicorn's 5 s: workers were killed and restarted
+        # over and over, and none ever served.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
     return 0
 
