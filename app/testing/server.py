@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 # The installed package's import name, whatever the repository calls its folder.
 PACKAGE = (__package__ or "").rpartition(".")[0]
@@ -56,7 +56,7 @@ class ServerProcess(ABC):
         log_folder: Path | None = None,
         ready_path: str = "/",
         ready_headers: Mapping[str, str] | None = None,
-        startup_timeout: float = 20.0,
+        startup_timeout: float = 60.0,
         poll_interval: float = 0.02,
         new_session: bool = False,
     ) -> None:
@@ -73,6 +73,7 @@ class ServerProcess(ABC):
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+        self._ended_log = ""
         # Launch to the first 200 on `ready_path`, for the last start.
         self.startup_seconds = float("nan")
 
@@ -91,14 +92,22 @@ class ServerProcess(ABC):
         """The command line that starts this server."""
 
     def start(self) -> Self:
-        # A free port can be taken between probing and binding; try a few before giving up.
+        # A free port can be taken between probing and binding, and the server then exits at once: try
+        # another. One still starting when the time is up is not tried again: on a busy machine a second
+        # try would only begin from zero.
         for _ in range(5):
             self.port = free_port()
-            if self._start_once():
+            outcome = self._start_once()
+            if outcome == "ready":
                 return self
+            if outcome == "timed out":
+                raise StartError(
+                    f"{self.name} did not answer {self.ready_path} within {self.startup_timeout:g} s; "
+                    f"log:\n{self.log()}"
+                )
         raise StartError(f"{self.name} did not start; log:\n{self.log()}")
 
-    def _start_once(self) -> bool:
+    def _start_once(self) -> Literal["ready", "exited", "timed out"]:
         env = clean_environment()
         env.update(self.env)
         with tempfile.NamedTemporaryFile(
@@ -118,13 +127,14 @@ class ServerProcess(ABC):
         deadline = started + self.startup_timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
-                return False
+                self._keep_log()
+                return "exited"
             if self._answers_ready(min(READY_CALL_TIMEOUT_S, max(deadline - time.perf_counter(), 0.01))):
                 self.startup_seconds = time.perf_counter() - started
-                return True
+                return "ready"
             time.sleep(self.poll_interval)
         self.stop()
-        return False
+        return "timed out"
 
     def _answers_ready(self, timeout: float) -> bool:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -137,9 +147,18 @@ class ServerProcess(ABC):
             connection.close()
 
     def log(self) -> str:
+        """What the server printed: read from its log file while it runs, kept in memory once it ended."""
         if self.log_path is None or not self.log_path.exists():
-            return ""
+            return self._ended_log
         return self.log_path.read_text(errors="replace")
+
+    def _keep_log(self) -> None:
+        # A log in the system's temporary folder is this object's to remove once the server has ended, so
+        # suites that start hundreds of servers leave no files behind; one in a given folder is the caller's.
+        if self.log_path is None or self.log_folder is not None:
+            return
+        self._ended_log = self.log()
+        self.log_path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """A graceful stop (SIGTERM), as Ctrl-C or `docker stop` does; SIGKILL after 10 s."""
@@ -150,12 +169,14 @@ class ServerProcess(ABC):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._keep_log()
 
     def kill(self) -> None:
         """`kill -9`: no chance to flush or close anything."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._keep_log()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -184,7 +205,7 @@ class EmulatorProcess(ServerProcess):
         auth_mode: str | None = None,
         extra_args: list[str] | None = None,
         env: Mapping[str, str] | None = None,
-        startup_timeout: float = 20.0,
+        startup_timeout: float = 60.0,
         module: str = PACKAGE,
         name: str = "emulator",
         cwd: Path | None = None,
