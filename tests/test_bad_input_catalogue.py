@@ -95,7 +95,7 @@ EVENTS = b"/_emulator/events"
 JSON_BODY = b"Content-Type: application/json"
 
 
-def _sdk_action(event: str, service: str | None = None, **params: object) -> bytes:
+def _sdk_action(event: str, service: str | None = None, **params: str | int) -> bytes:
     body = {
         "account_sid": DEMO_ACCOUNT,
         "chat_service_sid": service or default_service_sid(DEMO_ACCOUNT),
@@ -105,7 +105,7 @@ def _sdk_action(event: str, service: str | None = None, **params: object) -> byt
     return json.dumps(body).encode()
 
 
-def _on_room(event: str, **params: object) -> bytes:
+def _on_room(event: str, **params: str | int) -> bytes:
     return _sdk_action(event, ConversationSid=CONVERSATION_SID, **params)
 
 
