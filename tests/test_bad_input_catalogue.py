@@ -95,7 +95,7 @@ EVENTS = b"/_emulator/events"
 JSON_BODY = b"Content-Type: application/json"
 
 
-def _sdk_action(event: str, service: str | None = None, **params: str | int) -> bytes:
+def _sdk_action(event: str, params: dict[str, str | int], service: str | None = None) -> bytes:
     body = {
         "account_sid": DEMO_ACCOUNT,
         "chat_service_sid": service or default_service_sid(DEMO_ACCOUNT),
@@ -106,7 +106,7 @@ def _sdk_action(event: str, service: str | None = None, **params: str | int) -> 
 
 
 def _on_room(event: str, **params: str | int) -> bytes:
-    return _sdk_action(event, ConversationSid=CONVERSATION_SID, **params)
+    return _sdk_action(event, {"ConversationSid": CONVERSATION_SID, **params})
 
 
 def _basic(credentials: bytes) -> bytes:
@@ -703,7 +703,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         b"POST",
         EVENTS,
         (JSON_BODY,),
-        _sdk_action("onConversationAdd", UniqueName="room"),
+        _sdk_action("onConversationAdd", {"UniqueName": "room"}),
         code=50353,
         note="the SDK path checks the REST rules before the pre-event goes out",
     ),
@@ -713,7 +713,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         b"POST",
         EVENTS,
         (JSON_BODY,),
-        _sdk_action("onConversationAdd", State="closed"),
+        _sdk_action("onConversationAdd", {"State": "closed"}),
         code=50384,
     ),
     BadInput(
@@ -732,7 +732,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         b"POST",
         EVENTS,
         (JSON_BODY,),
-        _sdk_action("onMessageAdd", DEMO_SERVICE, ConversationSid=CONVERSATION_SID, Body="hi"),
+        _sdk_action("onMessageAdd", {"ConversationSid": CONVERSATION_SID, "Body": "hi"}, DEMO_SERVICE),
         code=20001,
         note="the conversation is the default service's; chat_service_sid names the demo service",
     ),
