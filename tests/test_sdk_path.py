@@ -31,6 +31,7 @@ from tests.test_deliveries import (
     Received,
     Receiver,
     assert_signed,
+    configure_account,
     configure_service,
     deliveries,
     receiver,
@@ -363,6 +364,45 @@ def test_the_post_events_reach_the_scoped_webhooks_by_get_and_post_but_no_pre_ev
         ("onConversationRemoved", "conversation"),
         ("onConversationRemoved", "conversation"),
     ]
+
+
+def test_the_filters_and_the_account_configuration_decide_what_is_asked_and_told(
+    server: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    sid = new_service(api, "no configuration of its own")
+    conversations = f"/v1/Services/{sid}/Conversations"
+    conversation = api.post(conversations, data={}).json()
+    action = {"account_sid": DEMO_ACCOUNT, "chat_service_sid": sid, "event": "onMessageAdd"}
+
+    def act(body: str) -> dict[str, Any]:
+        params = {"ConversationSid": conversation["sid"], "Body": body}
+        answer = httpx.post(f"{server.base_url}/_emulator/events", json={**action, "params": params})
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        assert result["stored"] is True
+        return result
+
+    # The account's configuration, by GET, filtering the pre-event only: asked, not told.
+    configure_account(api, receiver, ["onMessageAdd"], Method="GET")
+    result = act("first")
+    assert (result["outcome"], result["configuration"]) == ("published", "account")
+    (pre,) = taken(receiver)
+    assert (pre.method, pre.path, pre.params["EventType"], pre.params["Body"]) == (
+        "GET",
+        "/account-pre",
+        "onMessageAdd",
+        "first",
+    )
+    assert_signed(pre)
+    # The service's own configuration wins, filtering the post-event only: told, not asked.
+    configure_service(api, sid, receiver, ["onMessageAdded"])
+    result = act("second")
+    assert result["configuration"] == "service"
+    (post,) = taken(receiver)
+    assert (post.path, post.params["MessageSid"]) == ("/post", result["resource"]["sid"])
+    assert_signed(post)
+    stored = api.get(f"{conversations}/{conversation['sid']}/Messages").json()["messages"]
+    assert [message["body"] for message in stored] == ["first", "second"]
 
 
 # --- modified ------------------------------------------------------------------------------------------
