@@ -27,6 +27,7 @@ from twilio_conversations_emulator.testing.server import ProxyProcess, exported,
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_TOKEN, REPO, Server, start_server
 from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, NPM_TIMEOUT, node
+from tests.test_readme import readme_block, with_node_modules
 from tests.three_ways import EXPECTED, scenario, seen
 
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
@@ -345,7 +346,10 @@ def test_it_prints_the_variables_to_export_and_writes_them_beside_its_ca(proxied
 
 
 def test_proxy_alone_keeps_its_ca_and_stops_on_sigterm(proxied: Proxied, tmp_path: Path) -> None:
-    ca_dir = proxied.folder / "data" / "proxy"
+    # A copy of the served proxy's folder (its env.sh must keep naming that proxy): the CA in it is used,
+    # not made again.
+    ca_dir = tmp_path / "ca"
+    shutil.copytree(proxied.folder / "data" / "proxy", ca_dir)
     ca_before = (ca_dir / "mitmproxy-ca-cert.pem").read_bytes()
     proxy = ProxyProcess(
         proxied.server.base_url, ca_dir, env=guarded(tmp_path / "guard"), log_folder=tmp_path
@@ -408,3 +412,55 @@ def test_a_taken_proxy_port_stops_serve_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert f"twilio-emulator: the proxy cannot start: cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Uvicorn running" not in result.stderr
+
+
+# --- the README's proxy snippets -----------------------------------------------------------------------
+
+
+def test_the_readme_serve_line_is_what_the_module_runs_and_its_printout_what_the_proxy_prints(
+    proxied: Proxied,
+) -> None:
+    command = readme_block("sh", "# the emulator on :8080, the proxy on :8899").split("#")[0].split()
+    assert command == ["twilio-emulator", "serve", "--proxy-port", "8899"]
+    ran = proxied.server.process.command()
+    assert ran[ran.index("serve") :][-2:][0] == "--proxy-port"
+    printed = readme_block("text", "export SSL_CERT_FILE=")
+    assert list(exported(printed)) == EXPORTED
+    assert exported(printed)["HTTPS_PROXY"] == "http://127.0.0.1:8899"
+    first = proxied.server.process.log().splitlines()[0]
+    assert first.replace(proxied.proxy_url.rsplit(":", 1)[1], "8899").startswith(
+        printed.splitlines()[0].split("http://127.0.0.1:8080")[0]
+    )
+
+
+def test_the_readme_client_snippet_runs_through_the_proxy(
+    node: str, twilio_cli: Path, proxied: Proxied, tmp_path: Path
+) -> None:
+    snippet = readme_block("sh", ". data/proxy/env.sh")
+    if not (proxied.folder / "node_modules").exists():
+        with_node_modules(proxied.folder)
+    # As a user's shell has it: twilio-cli, python (with twilio) and node on PATH, and no proxy variables
+    # yet (the snippet sources them). Only HOME and the CLI's update check are the test's own.
+    environment = cli_environment(proxied, twilio_cli, tmp_path / "home")
+    for name in EXPORTED:
+        environment.pop(name)
+    environment["PATH"] = os.pathsep.join(
+        [str(twilio_cli), str(Path(sys.executable).parent), environment["PATH"]]
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", snippet],
+        cwd=proxied.folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [created] = json.loads(result.stdout[: result.stdout.rindex("]") + 1])
+    assert created["friendlyName"] == "proxy"
+    # python and node each printed the first service of the list, which the emulator holds.
+    listed = result.stdout[result.stdout.rindex("]") + 1 :].split()
+    with proxied.server.client() as api:
+        first = api.get("/v1/Services", params={"PageSize": 1}).json()["services"][0]["sid"]
+    assert listed == [first, first]
