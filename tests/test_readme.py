@@ -90,6 +90,25 @@ def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) ->
     assert stored["post_webhook_url"] == "https://example.com/post"
 
 
+def test_the_three_ways_base_url_snippet_runs(emulator: Server) -> None:
+    assert run_python_snippet('friendly_name="base URL"', emulator).strip() == "base URL"
+
+
+def test_the_three_ways_in_process_snippet_runs_with_no_server() -> None:
+    snippet = readme_block("python", 'friendly_name="in process"')
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", snippet],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "in process"
+
+
 def test_the_python_sdk_conversation_snippet_runs(emulator: Server) -> None:
     printed = run_python_snippet("room.participants.create(identity=", emulator)
     assert printed.splitlines() == ["0 True sms", "['Hi, how can we help?']"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -240,3 +241,49 @@ class EmulatorProcess(ServerProcess):
         if self.auth_mode is not None:
             args += ["--auth-mode", self.auth_mode]
         return args + self.extra_args
+
+
+def exported(log: str) -> dict[str, str]:
+    """The variables a proxy printed as `export NAME=value` lines (`proxy`, `serve --proxy-port`)."""
+    found: dict[str, str] = {}
+    for line in log.splitlines():
+        if line.startswith("export "):
+            [assignment] = shlex.split(line[len("export ") :])
+            name, _, value = assignment.partition("=")
+            found[name] = value
+    return found
+
+
+class ProxyProcess(ServerProcess):
+    """`python -m twilio_conversations_emulator proxy` on 127.0.0.1 and a free port, handing `*.twilio.com`
+    to `target`, its CA in `ca_dir`; ready once it has printed the variables to export (`environment`)."""
+
+    def __init__(
+        self,
+        target: str,
+        ca_dir: Path,
+        *,
+        name: str = "proxy",
+        env: Mapping[str, str] | None = None,
+        log_folder: Path | None = None,
+        startup_timeout: float = 30.0,
+        module: str = PACKAGE,
+    ) -> None:
+        super().__init__(name=name, env=env, log_folder=log_folder, startup_timeout=startup_timeout)
+        self.target = target
+        self.ca_dir = ca_dir
+        self.module = module
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", self.module, "proxy", "--host", "127.0.0.1", "--port", str(self.port)),
+            *("--target", self.target, "--ca-dir", str(self.ca_dir)),
+        ]
+
+    def _answers_ready(self, timeout: float) -> bool:
+        return "SSL_CERT_FILE" in exported(self.log())
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What the proxy told a shell to export: its address, its CA and the CA bundle."""
+        return exported(self.log())
