@@ -1,4 +1,4 @@
-"""`twilio-emulator serve ...` and `python -m twilio_conversations_emulator serve ...`."""
+"""`twilio-emulator serve|proxy ...` and `python -m twilio_conversations_emulator serve|proxy ...`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from .proxy.server import ProxyThread
+    from .settings import Option, ProxySettings, Settings
+
+# uvicorn's default is 5 s; see the `uvicorn.run` call.
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
 
 
 def build_parser(settings_class: type[Settings] | None = None) -> argparse.ArgumentParser:
-    """The command line, with one `serve` flag per field of `settings_class` (by default `Settings`)."""
-    from .settings import ENV_PREFIX, Settings, options
+    """The command line, with one `serve` flag per field of `settings_class` (by default `Settings`) and one
+    `proxy` flag per field of `ProxySettings`."""
+    from .settings import ENV_PREFIX, PROXY_ENV_PREFIX, ProxySettings, Settings, options
 
     parser = argparse.ArgumentParser(
         prog="twilio-emulator",
@@ -30,11 +35,26 @@ def build_parser(settings_class: type[Settings] | None = None) -> argparse.Argum
         help="start the emulator",
         description=f"Start the emulator. Each flag overrides its {ENV_PREFIX}* variable.",
     )
+    add_flags(serve, options(settings_class or Settings))
+    proxy = commands.add_parser(
+        "proxy",
+        help="intercept HTTPS to *.twilio.com and hand it to an emulator",
+        description=(
+            "Run an HTTP(S) proxy that hands requests to *.twilio.com to the emulator at --target and "
+            "refuses every other host, for clients whose base URL cannot be changed. Prints, once ready, "
+            f"the variables to export. Needs the `proxy` extra. Each flag overrides its {PROXY_ENV_PREFIX}* "
+            "variable."
+        ),
+    )
+    add_flags(proxy, options(ProxySettings))
+    return parser
+
+
+def add_flags(command: argparse.ArgumentParser, declared: dict[str, Option]) -> None:
     # No type and no default: pydantic validates every value, whichever way it came, with one message, and
     # a flag that was not given leaves its variable (or the field's default) in force.
-    for option in options(settings_class or Settings).values():
-        serve.add_argument(option.flag, dest=option.name, metavar=option.metavar, help=option.help)
-    return parser
+    for option in declared.values():
+        command.add_argument(option.flag, dest=option.name, metavar=option.metavar, help=option.help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,21 +63,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     # of start-up. It runs again, with those objects frozen out of its passes, once the server is built.
     gc.disable()
     try:
-        return serve(argv)
+        arguments = vars(build_parser().parse_args(argv))
+        if arguments.pop("command") == "proxy":
+            return proxy(arguments)
+        return serve(arguments)
     finally:
         gc.enable()
 
 
-def serve(argv: Sequence[str] | None) -> int:
-    from .settings import SettingsError, load_settings, settings_environment
+def proxy(arguments: dict[str, Any]) -> int:
+    from .settings import ProxySettings, SettingsError, load_settings
 
-    arguments = vars(build_parser().parse_args(argv))
-    arguments.pop("command")
     try:
-        settings = load_settings(**arguments)
+        settings = load_settings(ProxySettings, **arguments)
     except SettingsError as exc:
         print(f"twilio-emulator: {exc}", file=sys.stderr)
         return 2
+    if not proxy_installed():
+        return 2
+    gc.enable()
+    from .proxy.server import run_proxy
+
+    return run_proxy(settings)
+
+
+def proxy_installed() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("mitmproxy") is not None:
+        return True
+    print(
+        "twilio-emulator: the proxy needs mitmproxy: "
+        "pip install 'twilio-conversations-emulator[proxy]' (or pip install mitmproxy)",
+        file=sys.stderr,
+    )
+    return False
+
+
+def proxy_beside(settings: Settings) -> ProxySettings:
+    """The proxy of `serve --proxy-port`: `proxy`'s variables, its port, and this server as its target."""
+    from .settings import ProxySettings, load_settings
+
+    host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
+    shown = f"[{host}]" if ":" in host else host
+    return load_settings(ProxySettings, port=settings.proxy_port, target=f"http://{shown}:{settings.port}")
+
+
+def serve(arguments: dict[str, Any]) -> int:
+    from .settings import SettingsError, load_settings, settings_environment
+
+    try:
+        settings = load_settings(**arguments)
+        proxy_settings = proxy_beside(settings) if settings.proxy_port is not None else None
+    except SettingsError as exc:
+        print(f"twilio-emulator: {exc}", file=sys.stderr)
+        return 2
+    if proxy_settings is not None:
+        if settings.port == 0:
+            print("twilio-emulator: invalid --port: 0 cannot be the target of --proxy-port", file=sys.stderr)
+            return 2
+        if not proxy_installed():
+            return 2
 
     # Imported here so `--help` and a bad setting answer without loading the web stack.
     import uvicorn
@@ -86,17 +152,38 @@ def serve(argv: Sequence[str] | None) -> int:
     # disposed engines) is a bounded few hundred KB, and a full pass over everything costs tens of ms.
     gc.freeze()
     gc.enable()
-    uvicorn.run(
-        app,
-        factory=settings.workers > 1,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.log_level in ("debug", "trace"),
-        server_header=False,
-        http=TwilioHttpToolsProtocol,
-    )
+    proxy_thread: ProxyThread | None = None
+    if proxy_settings is not None:
+        from .proxy.server import ProxyError, ProxyThread
+
+        proxy_thread = ProxyThread(proxy_settings)
+        try:
+            proxy_thread.start()
+        except ProxyError as exc:
+            print(f"twilio-emulator: the proxy cannot start: {exc}", file=sys.stderr)
+            return 2
+    try:
+        uvicorn.run(
+            app,
+            factory=settings.workers > 1,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=settings.log_level in ("debug", "trace"),
+            server_header=False,
+            http=TwilioHttpToolsProtocol,
+            # How long uvicorn's parent waits for a worker's answer to its health ping before it kills
+            # the worker and starts another. A new worker answers only once it has imported the app's
+            # modules, which on a loaded machine takes more than uvicorn's 5 s: workers were killed and
+            # restarted over and over, and none ever served.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
+        )
+    finally:
+        # After SIGTERM uvicorn re-raises the signal, which ends the process and the proxy's daemon
+        # thread with it; after SIGINT (KeyboardInterrupt) or a return, the proxy is stopped here.
+        if proxy_thread is not None:
+            proxy_thread.stop()
     return 0
 
 

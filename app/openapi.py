@@ -196,10 +196,12 @@ EMULATOR_OPERATIONS: dict[str, EmulatorOperation] = {
     "EmulatorListFaults": EmulatorOperation("The queued faults", '`{"faults": [...]}`'),
     "EmulatorClearFaults": EmulatorOperation("Clear the queued faults"),
     "EmulatorSimulateEvent": EmulatorOperation(
-        "Simulate a Conversations action and deliver its webhooks",
-        "`{account_sid, chat_service_sid, event, ...}`: runs the pre- and post-event hooks the "
-        "configuration asks for, and answers the outcome and the deliveries. 404 for an unknown "
-        "account or service.",
+        "Act as a client SDK on stored state, or simulate an action, and deliver its webhooks",
+        "`{account_sid, chat_service_sid, event, source, params}`. When `params` name a stored "
+        "conversation (`onConversationAdd`: none), the action is checked with the REST rules (their 400s "
+        "and 404s), its pre-event decides, it is stored, and its post-events carry the stored values: "
+        '`"stored": true` and the `resource`. Otherwise a pure simulation (`"stored": false`). Answers the '
+        "outcome and the deliveries. 404 for an unknown account or service.",
         json_body=True,
         bad_request=True,
         not_found=True,

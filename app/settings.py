@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, overload
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 TWILIO_BASE_URL = "https://conversations.twilio.com"
 ENV_PREFIX = "TWILIO_EMULATOR_"
+PROXY_ENV_PREFIX = f"{ENV_PREFIX}PROXY_"
 
 AuthMode = Literal["permissive", "strict"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
@@ -94,6 +95,15 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         default=1, ge=1, le=64, description="Server processes sharing the port and the database."
+    )
+    proxy_port: Annotated[int | None, Flag(metavar="PORT")] = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Also run the intercepting proxy (`twilio-emulator proxy`) on this port, handing "
+            "`*.twilio.com` to this server; unset for none. Its other settings are `proxy`'s variables."
+        ),
     )
 
     @field_validator("auth_mode", "log_level", mode="before")
@@ -183,6 +193,47 @@ class Settings(BaseSettings):
         return Path(self.fixtures).expanduser() if self.fixtures.strip() else None
 
 
+class ProxySettings(BaseSettings):
+    """The intercepting proxy's settings, as `TWILIO_EMULATOR_PROXY_*` variables and flags of `proxy`.
+
+    `serve --proxy-port` reads the same variables for the proxy it runs, its target being the server."""
+
+    model_config = SettingsConfigDict(env_prefix=PROXY_ENV_PREFIX, frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="Address the proxy binds.")
+    port: int = Field(default=8899, ge=0, le=65535, description="Port the proxy binds; 0 picks a free one.")
+    target: Annotated[str, Flag(metavar="URL")] = Field(
+        default="http://127.0.0.1:8080",
+        description="The emulator that requests to `*.twilio.com` are handed to; nothing goes anywhere else.",
+    )
+    ca_dir: Annotated[str, Flag(metavar="PATH")] = Field(
+        default="./data/proxy",
+        description=(
+            "Folder of the proxy's own CA (made on first start, then kept), the CA bundle beside the "
+            "system's roots, and `env.sh`; made if missing."
+        ),
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _emulator_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            raise ValueError("has a bad port") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, such as http://127.0.0.1:8080")
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ValueError("must be the emulator's base URL, with no path, such as http://127.0.0.1:8080")
+        return value.rstrip("/")
+
+
+AnySettings = TypeVar("AnySettings", bound=BaseSettings)
+
+
 class SettingsError(Exception):
     """A setting with a bad value, described in one line that names it."""
 
@@ -205,7 +256,7 @@ class Option(NamedTuple):
         return text.replace("%", "%%")  # argparse %-formats help strings
 
 
-def options(settings_class: type[Settings] = Settings) -> dict[str, Option]:
+def options(settings_class: type[BaseSettings] = Settings) -> dict[str, Option]:
     """Every field of `settings_class`, in declaration order, as its flag and variable."""
     prefix = settings_class.model_config.get("env_prefix", "")
     found: dict[str, Option] = {}
@@ -222,7 +273,11 @@ def options(settings_class: type[Settings] = Settings) -> dict[str, Option]:
     return found
 
 
-def load_settings(settings_class: type[Settings] = Settings, /, **overrides: object) -> Settings:
+@overload
+def load_settings(**overrides: object) -> Settings: ...
+@overload
+def load_settings(settings_class: type[AnySettings], /, **overrides: object) -> AnySettings: ...
+def load_settings(settings_class: type[BaseSettings] = Settings, /, **overrides: object) -> BaseSettings:
     """Settings from the environment, with explicit values (from flags) winning."""
     given = {name: value for name, value in overrides.items() if value is not None}
     try:

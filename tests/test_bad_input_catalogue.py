@@ -27,6 +27,7 @@ from typing import Literal
 
 import httpx
 import pytest
+from twilio_conversations_emulator.conversations.services.service import default_service_sid
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_KEY, DEMO_KEY_SECRET, DEMO_SERVICE, DEMO_TOKEN, Server
 
@@ -86,6 +87,26 @@ SEEDED = {
         }
     ]
 }
+
+
+# SDK actions on the seeded conversation (`POST /_emulator/events`), refused by the REST rules before
+# anything is sent or stored.
+EVENTS = b"/_emulator/events"
+JSON_BODY = b"Content-Type: application/json"
+
+
+def _sdk_action(event: str, params: dict[str, str | int], service: str | None = None) -> bytes:
+    body = {
+        "account_sid": DEMO_ACCOUNT,
+        "chat_service_sid": service or default_service_sid(DEMO_ACCOUNT),
+        "event": event,
+        "params": params,
+    }
+    return json.dumps(body).encode()
+
+
+def _on_room(event: str, **params: str | int) -> bytes:
+    return _sdk_action(event, {"ConversationSid": CONVERSATION_SID, **params})
 
 
 def _basic(credentials: bytes) -> bytes:
@@ -675,6 +696,122 @@ CATALOGUE: tuple[BadInput, ...] = (
         b"GET",
         SCOPED_WEBHOOKS + b"?PageSize=0",
         code=20002,
+    ),
+    BadInput(
+        "sdk-conversation-add-with-a-taken-unique-name",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _sdk_action("onConversationAdd", {"UniqueName": "room"}),
+        code=50353,
+        note="the SDK path checks the REST rules before the pre-event goes out",
+    ),
+    BadInput(
+        "sdk-conversation-add-closed",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _sdk_action("onConversationAdd", {"State": "closed"}),
+        code=50384,
+    ),
+    BadInput(
+        "sdk-conversation-add-naming-a-stored-conversation",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onConversationAdd"),
+        code=20001,
+        note="onConversationAdd creates one: a stored ConversationSid is a conflict, not a simulation",
+    ),
+    BadInput(
+        "sdk-action-on-a-conversation-of-another-service",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _sdk_action("onMessageAdd", {"ConversationSid": CONVERSATION_SID, "Body": "hi"}, DEMO_SERVICE),
+        code=20001,
+        note="the conversation is the default service's; chat_service_sid names the demo service",
+    ),
+    BadInput(
+        "sdk-state-update-without-state-to",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onConversationStateUpdated", StateFrom="active"),
+        code=20001,
+    ),
+    BadInput(
+        "sdk-state-update-to-an-unknown-state",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onConversationStateUpdated", StateTo="archived"),
+        code=20002,
+    ),
+    BadInput(
+        "sdk-participant-add-with-a-taken-identity",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onParticipantAdd", Identity="alice"),
+        code=50433,
+    ),
+    BadInput(
+        "sdk-participant-update-of-nobody",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onParticipantUpdate", Identity="nobody", Attributes="{}"),
+        status=404,
+        code=20404,
+        note="the 404 names the participant's REST path",
+    ),
+    BadInput(
+        "sdk-participant-update-negative-last-read-index",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onParticipantUpdate", Identity="alice", LastReadMessageIndex=-1),
+        code=20002,
+    ),
+    BadInput(
+        "sdk-message-add-without-a-body",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onMessageAdd", Author="alice"),
+        code=50503,
+    ),
+    BadInput(
+        "sdk-message-update-of-an-unknown-message",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onMessageUpdate", MessageSid="IM" + "9" * 32, Body="edited"),
+        status=404,
+        code=20404,
+    ),
+    BadInput(
+        "sdk-message-remove-naming-no-message",
+        "values",
+        b"POST",
+        EVENTS,
+        (JSON_BODY,),
+        _on_room("onMessageRemove"),
+        status=404,
+        code=20404,
+        note="debatable: no MessageSid names no message, so 404 rather than a missing parameter",
     ),
     # --- headers ------------------------------------------------------------------------------------
     BadInput(

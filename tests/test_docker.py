@@ -31,7 +31,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from sqlalchemy.engine import make_url
-from twilio_conversations_emulator.settings import Settings, load_settings
+from twilio_conversations_emulator.settings import ProxySettings, Settings, load_settings
 from twilio_conversations_emulator.testing import free_port
 from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, run, stop_group
 from twilio_conversations_emulator.testing.server import STARTUP_TIMEOUT_S
@@ -551,7 +551,12 @@ def test_environment_port_volume_and_database_agree() -> None:
         "the server must listen on all interfaces in a container"
     )
     assert env.get(f"{ENV_PREFIX}PORT") == "8080"
-    assert dockerfile.exposed() == [int(env[f"{ENV_PREFIX}PORT"])]
+    # The proxy's port (`--proxy-port` when given one) beside the server's.
+    assert dockerfile.exposed() == [int(env[f"{ENV_PREFIX}PORT"]), ProxySettings().port]
+    assert env.get(f"{ENV_PREFIX}PROXY_HOST") == "0.0.0.0"
+    assert PurePosixPath(env[f"{ENV_PREFIX}PROXY_CA_DIR"]).parent == PurePosixPath(dockerfile.volumes()[0]), (
+        "the proxy's CA must be kept in the volume"
+    )
     assert env.get(f"{ENV_PREFIX}DATABASE_URL") == "sqlite:////data/emulator.db"
     assert dockerfile.volumes() == ["/data"]
     assert database_directory(env[f"{ENV_PREFIX}DATABASE_URL"]) == dockerfile.volumes()[0]
@@ -606,7 +611,7 @@ def test_image_builds_the_package_from_what_it_copies() -> None:
     stage, run = pip_installs[0]
     words = shlex.split(run.arguments)
     assert "--no-cache-dir" in words
-    assert "." in words, "pip must install the project itself (`pip install .`)"
+    assert ".[proxy]" in words, "pip must install the project itself, with the proxy (`pip install .[proxy]`)"
     assert not {"-e", "--editable"} & set(words), "an editable install would need the sources at run time"
 
     # Everything the wheel is built from is copied in before pip runs.
@@ -717,9 +722,10 @@ def test_compose_port_is_the_exposed_port() -> None:
     dockerfile, service = load_dockerfile(), compose_service()
     ports = [parse_port(entry) for entry in service.get("ports") or []]
     env = {**dockerfile.env(), **compose_environment(service)}
-    assert ports == [(8080, 8080)]
+    assert ports == [(8080, 8080), (8899, 8899)]
     assert [container for _, container in ports] == dockerfile.exposed()
     assert ports[0][1] == int(env[f"{ENV_PREFIX}PORT"])
+    assert ports[1][1] == int(env[f"{ENV_PREFIX}PROXY_PORT"]), "compose runs the proxy on its published port"
 
 
 def test_compose_volume_holds_the_database() -> None:
@@ -802,7 +808,9 @@ def test_compose_postgres_emulator_ports_one_host_port_per_replica() -> None:
     ports = [parse_port_range(entry) for entry in service.get("ports") or []]
     assert len(ports) == 1, f"one port mapping expected, not {service.get('ports')}"
     published, container = ports[0]
-    assert list(container) == dockerfile.exposed() == [int(env[f"{ENV_PREFIX}PORT"])]
+    # The server's port only: the replicas run no proxy (the default service has it).
+    assert list(container) == dockerfile.exposed()[:1] == [int(env[f"{ENV_PREFIX}PORT"])]
+    assert f"{ENV_PREFIX}PROXY_PORT" not in env
 
     replicas = (service.get("deploy") or {}).get("replicas")
     assert isinstance(replicas, int), f"{POSTGRES_EMULATOR} sets no deploy.replicas"
@@ -1030,7 +1038,19 @@ def test_container_command_starts_and_passes_its_healthcheck(
         sqlite_file = tmp_path / "data" / "emulator.db"
         env[f"{ENV_PREFIX}DATABASE_URL"] = f"sqlite:///{sqlite_file}"  # the image's absolute-path form
 
+    proxied = f"{ENV_PREFIX}PROXY_PORT" in env
+    if proxied:
+        # The proxy compose turns on: on a free port of this machine's loopback, its CA where the volume is.
+        assert env[f"{ENV_PREFIX}PROXY_CA_DIR"] == "/data/proxy"
+        env[f"{ENV_PREFIX}PROXY_PORT"] = str(free_port())
+        env[f"{ENV_PREFIX}PROXY_HOST"] = "127.0.0.1"
+        env[f"{ENV_PREFIX}PROXY_CA_DIR"] = str(tmp_path / "data" / "proxy")
+
     running: Running = start_container_command(env)
+    if proxied:
+        printed = running.log.read_text(errors="replace")
+        assert f"export HTTPS_PROXY=http://127.0.0.1:{env[f'{ENV_PREFIX}PROXY_PORT']}" in printed, printed
+        assert (tmp_path / "data" / "proxy" / "ca-bundle.pem").is_file()
     check = dockerfile.healthcheck()
     result = run_healthcheck(check, running.port, env)
     assert result.returncode == 0, f"HEALTHCHECK failed against a healthy server:\n{result.stderr}"

@@ -31,6 +31,9 @@ from twilio_conversations_emulator.testing import in_process
 from tests.conftest import DEMO_ACCOUNT, DEMO_KEY, DEMO_KEY_SECRET, DEMO_SERVICE, DEMO_TOKEN
 from tests.test_deliveries import Answer, Receiver, assert_signed, receiver
 
+# mock_twilio's database is its own in-memory SQLite, whatever the pass: it runs once, in the SQLite pass.
+pytestmark = pytest.mark.backend_independent
+
 __all__ = ["receiver"]  # the webhook receiver fixture, shared with test_deliveries
 
 TWILIO_BASE_URL = "https://conversations.twilio.com"

@@ -10,6 +10,7 @@ unique names in paths, and the pages `list()` follows.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -17,11 +18,12 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, Server
+from tests.conftest import DEMO_ACCOUNT, DEMO_SERVICE, SERVICE_EVENTS, Server, new_service
 from tests.test_conversations import default_service
+from tests.test_deliveries import Receiver, assert_signed, configure_service, receiver
 from tests.test_node_sdk import TWILIO_BASE, node, only_request, rest_error, run_node, value
 
-__all__ = ["node"]  # the node fixture, shared with test_node_sdk
+__all__ = ["node", "receiver"]  # fixtures shared with test_node_sdk and test_deliveries
 
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
@@ -848,3 +850,62 @@ def test_scoped_webhooks_round_trip_every_operation_on_both_forms(node: str, emu
             value(results[at["fifth"]])["sid"],
         ]
         assert after[0]["configuration"] == updated["configuration"]
+
+
+# --- REST calls that ask for their hooks -----------------------------------------------------------------
+
+
+@pytest.fixture
+def node_or_skip(request: pytest.FixtureRequest) -> str:
+    """The `node` fixture, or a skip when this machine has no Node.js."""
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed: no `node` on PATH")
+    found: str = request.getfixturevalue("node")
+    return found
+
+
+def test_the_node_library_drives_the_post_event_hooks(
+    node_or_skip: str, emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    """`xTwilioWebhookEnabled: "true"` on every create, update and remove sends the header, and each call
+    fires its post-events, signed; a call without it fires nothing."""
+    sid = new_service(api, "node hooks")
+    configure_service(api, sid, receiver, SERVICE_EVENTS)
+    on = {"xTwilioWebhookEnabled": "true"}
+    steps = Steps()
+    room = steps.add("conversations.create", sid, params={"friendlyName": "node", **on})
+    nested = {"conversation": steps.ref(room)}
+    steps.add("conversations.update", sid, sid=steps.ref(room), params={"state": "inactive", **on})
+    alice = steps.add("participants.create", sid, **nested, params={"identity": "alice", **on})
+    steps.add("participants.update", sid, **nested, sid=steps.ref(alice), params={"attributes": "{}", **on})
+    hello = steps.add("messages.create", sid, **nested, params={"author": "alice", "body": "hello", **on})
+    steps.add("messages.update", sid, **nested, sid=steps.ref(hello), params={"body": "edited", **on})
+    steps.add("messages.create", sid, **nested, params={"body": "quiet"})
+    steps.add("messages.remove", sid, **nested, sid=steps.ref(hello), params=on)
+    steps.add("participants.remove", sid, **nested, sid=steps.ref(alice), params=on)
+    steps.add("conversations.remove", sid, sid=steps.ref(room), params=on)
+    results = run_node(node_or_skip, emulator, steps.steps)
+    sent = [only_request(result)["webhookEnabled"] for result in results]
+    assert sent == ["true"] * 6 + [None] + ["true"] * 3
+    assert [request.params["EventType"] for request in receiver.requests] == [
+        "onConversationAdded",
+        "onConversationUpdated",
+        "onConversationStateUpdated",
+        "onParticipantAdded",
+        "onParticipantUpdated",
+        "onMessageAdded",
+        "onMessageUpdated",
+        "onMessageRemoved",
+        "onParticipantRemoved",
+        "onConversationRemoved",
+    ]
+    conversation = value(results[room])
+    for request in receiver.requests:
+        assert request.path == "/post"
+        assert (request.params["Source"], request.params["ConversationSid"]) == ("API", conversation["sid"])
+        assert_signed(request)
+    added = receiver.requests[5].params
+    assert (added["MessageSid"], added["ParticipantSid"]) == (
+        value(results[hello])["sid"],
+        value(results[alice])["sid"],
+    )

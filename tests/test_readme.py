@@ -7,14 +7,19 @@ module they import (`myapp.chat`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twilio_conversations_emulator.testing.processes import run
-from twilio_conversations_emulator.testing.server import free_port
+from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, run, stop_group
+from twilio_conversations_emulator.testing.server import STOP_TIMEOUT_S, free_port
 
 from tests.conftest import DEMO_SERVICE, Server, webhooks_path
 from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, node
@@ -26,12 +31,28 @@ README_URL = "http://127.0.0.1:8080"
 __all__ = ["node"]  # the fixture that installs the twilio Node library, shared with test_node_sdk
 
 
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """Each fenced block of a Markdown text: its language (`""` for none) and its lines."""
+    blocks: list[tuple[str, str]] = []
+    language: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if language is None:
+            if line.startswith("```"):
+                language, lines = line[3:].strip(), []
+        elif line.rstrip("\n") == "```":
+            blocks.append((language, "".join(lines)))
+            language = None
+        else:
+            lines.append(line)
+    return blocks
+
+
 def readme_block(language: str, marker: str) -> str:
-    """The one fenced `language` block of the README that contains `marker`."""
-    blocks: list[str] = re.findall(
-        rf"^```{language}\n(.*?)^```$", README.read_text(encoding="utf-8"), re.M | re.S
-    )
-    found = [block for block in blocks if marker in block]
+    """The one fenced `language` block of the README that contains `marker` (`""`: a block without a
+    language, such as printed output)."""
+    blocks = fenced_blocks(README.read_text(encoding="utf-8"))
+    found = [block for kind, block in blocks if kind == language and marker in block]
     assert len(found) == 1, f"{len(found)} ```{language} blocks of README.md contain {marker!r}"
     return found[0]
 
@@ -42,11 +63,16 @@ def with_node_modules(folder: Path) -> Path:
     return folder
 
 
-def run_python_snippet(marker: str, emulator: Server) -> str:
-    """What the README's Python block holding `marker` prints, run against `emulator`."""
+def run_python_snippet(marker: str, emulator: Server, replacements: dict[str, str] | None = None) -> str:
+    """What the README's Python block holding `marker` prints, run against `emulator` (and with the
+    `replacements` a user would make, such as the handler's port)."""
     snippet = readme_block("python", marker)
     assert README_URL in snippet
-    result = run([sys.executable, "-c", snippet.replace(README_URL, emulator.base_url)], timeout=NODE_TIMEOUT)
+    snippet = snippet.replace(README_URL, emulator.base_url)
+    for old, new in (replacements or {}).items():
+        assert old in snippet, old
+        snippet = snippet.replace(old, new)
+    result = run([sys.executable, "-c", snippet], timeout=NODE_TIMEOUT)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -57,6 +83,18 @@ def test_the_python_sdk_snippet_configures_the_demo_service(emulator: Server) ->
     stored = emulator.client().get(webhooks_path(DEMO_SERVICE)).json()
     assert stored["filters"] == ["onMessageAdded"]
     assert stored["post_webhook_url"] == "https://example.com/post"
+
+
+def test_the_three_ways_base_url_snippet_runs(emulator: Server) -> None:
+    assert run_python_snippet('friendly_name="base URL"', emulator).strip() == "base URL"
+
+
+def test_the_three_ways_in_process_snippet_runs_with_no_server() -> None:
+    snippet = readme_block("python", 'friendly_name="in process"')
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TWILIO_")}
+    result = run([sys.executable, "-c", snippet], env=environment, timeout=NODE_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "in process"
 
 
 def test_the_python_sdk_conversation_snippet_runs(emulator: Server) -> None:
@@ -137,3 +175,70 @@ def test_the_mock_twilio_example_passes_in_process(pytester: pytest.Pytester) ->
             pytester._monkeypatch.delenv(name)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=3)
+
+
+# --- the webhook walkthrough -----------------------------------------------------------------------------
+
+HANDLER_PORT = "3000"
+
+
+@pytest.fixture
+def handler(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """The walkthrough's handler.py, as written but for its port, running until the test ends."""
+    port = free_port()
+    script = tmp_path / "handler.py"
+    code = readme_block("python", "HTTPServer((")
+    marker = f'HTTPServer(("127.0.0.1", {HANDLER_PORT}), Hook)'
+    assert marker in code
+    script.write_text(code.replace(marker, f'HTTPServer(("127.0.0.1", {port}), Hook)'), encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **GROUP_OF_ITS_OWN,
+    )
+    try:
+        for _ in range(600):  # readiness, not a measurement: the handler listens once Python has started
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.communicate()
+                time.sleep(0.05)
+        yield port, process
+    finally:
+        stop_group(process, STOP_TIMEOUT_S)
+
+
+def test_the_webhook_walkthrough_runs_as_written(
+    emulator: Server, handler: tuple[int, subprocess.Popen[str]]
+) -> None:
+    port, process = handler
+    hooks = {f"127.0.0.1:{HANDLER_PORT}": f"127.0.0.1:{port}"}
+    # 2. Configure the service: before anything else, so no delivery follows the demo's example.com.
+    printed = run_python_snippet('post_webhook_url="http://127.0.0.1:3000/hooks"', emulator, hooks)
+    assert printed.strip() == f"http://127.0.0.1:{port}/hooks"
+    # 3. A REST conversation and message with the header.
+    assert run_python_snippet('unique_name="support"', emulator).splitlines() == ["0 hello"]
+    # 4. SDK actions: one modified, one rejected; the output is the README's.
+    printed = run_python_snippet("/_emulator/events", emulator)
+    assert printed == readme_block("", "rejected None")
+    # 5. The delivery log, by curl.
+    command = readme_block("sh", "deliveries?status=403").replace(README_URL, emulator.base_url)
+    logged = run(["sh", "-c", command], timeout=NODE_TIMEOUT)
+    assert logged.returncode == 0, logged.stderr
+    (spam,) = json.loads(logged.stdout)["deliveries"]
+    assert (spam["event"], spam["parameters"]["Body"]) == ("onMessageAdd", "buy spam")
+
+    process.terminate()
+    output, errors = process.communicate(timeout=30)
+    assert output == readme_block("", "onMessageAdded from API") + readme_block("", "from SDK signature"), (
+        errors
+    )
+    with emulator.client() as api:
+        messages = api.get(f"/v1/Services/{DEMO_SERVICE}/Conversations/support/Messages").json()["messages"]
+    assert [(message["author"], message["body"]) for message in messages] == [
+        ("alice", "hello"),
+        ("alice", "HOW DO I PAY?"),
+    ]

@@ -844,12 +844,14 @@ def test_the_python_library_drives_the_hooks(
 # --- several workers -----------------------------------------------------------------------------------
 
 
-def test_with_several_workers_a_hook_fires_once(tmp_path: Path, receiver: Receiver) -> None:
+def test_with_several_workers_a_hook_fires_once_for_rest_calls_and_sdk_actions(
+    tmp_path: Path, receiver: Receiver
+) -> None:
     server = start_server(tmp_path, extra_args=["--workers", "2"])
     try:
         calls = 6
         with server.client() as api:
-            sid = hooked_service(api, receiver, ["onConversationAdded"])
+            sid = hooked_service(api, receiver, ["onConversationAdded", "onMessageAdd", "onMessageAdded"])
         created = []
         for number in range(calls):
             # A connection of its own each time: any worker may take it.
@@ -863,6 +865,31 @@ def test_with_several_workers_a_hook_fires_once(tmp_path: Path, receiver: Receiv
         for request in receiver.requests:
             assert_signed(request)
         assert [entry["parameters"]["ConversationSid"] for entry in deliveries(server)] == created
+        # The SDK path too: each action's hooks fire once, whichever worker takes it.
+        receiver.requests.clear()
+        room = created[0]
+        for number in range(calls):
+            action = {
+                "account_sid": DEMO_ACCOUNT,
+                "chat_service_sid": sid,
+                "event": "onMessageAdd",
+                "params": {"ConversationSid": room, "Body": f"message {number}"},
+            }
+            answer = httpx.post(f"{server.base_url}/_emulator/events", json=action, timeout=30.0)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["stored"] is True
+        bodies = [f"message {number}" for number in range(calls)]
+        with server.client() as api:
+            stored = api.get(f"/v1/Services/{sid}/Conversations/{room}/Messages").json()["messages"]
+        assert [(message["index"], message["body"]) for message in stored] == list(enumerate(bodies))
+        assert [(request.path, request.params["Body"]) for request in receiver.requests] == [
+            (path, body) for body in bodies for path in ("/pre", "/post")
+        ]
+        assert [request.params["MessageSid"] for request in receiver.on("/post")] == [
+            message["sid"] for message in stored
+        ]
+        for request in receiver.requests:
+            assert_signed(request)
         for entry in deliveries(server):
             assert urlsplit(entry["url"]).hostname == "127.0.0.1"
     finally:

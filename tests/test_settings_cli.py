@@ -16,6 +16,7 @@ from twilio_conversations_emulator.cli import build_parser, main
 from twilio_conversations_emulator.settings import (
     ENV_PREFIX,
     Flag,
+    ProxySettings,
     Settings,
     SettingsError,
     load_settings,
@@ -44,6 +45,14 @@ FLAGS = [
     ("admin_token", "--admin-token", "ADMIN_TOKEN"),
     ("webhook_allowed_targets", "--webhook-allowed-targets", "LIST"),
     ("workers", "--workers", "WORKERS"),
+    ("proxy_port", "--proxy-port", "PORT"),
+]
+# `proxy`'s flags: ProxySettings, whose variables are TWILIO_EMULATOR_PROXY_*.
+PROXY_FLAGS = [
+    ("host", "--host", "HOST"),
+    ("port", "--port", "PORT"),
+    ("target", "--target", "URL"),
+    ("ca_dir", "--ca-dir", "PATH"),
 ]
 
 # A value for each setting other than its default, once as a variable would give it and once as a flag.
@@ -62,6 +71,7 @@ SAMPLES = {
     "admin_token": ("env-token", "flag-token"),
     "webhook_allowed_targets": ("10.0.0.0/8", "hooks.example.com,127.0.0.1"),
     "workers": ("2", "3"),
+    "proxy_port": ("8897", "8898"),
 }
 
 
@@ -72,10 +82,12 @@ def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-def serve_parser(settings_class: type[Settings] | None = None) -> argparse.ArgumentParser:
+def serve_parser(
+    settings_class: type[Settings] | None = None, command: str = "serve"
+) -> argparse.ArgumentParser:
     parser = build_parser(settings_class)
     (commands,) = (action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-    serve: argparse.ArgumentParser = commands.choices["serve"]
+    serve: argparse.ArgumentParser = commands.choices[command]
     return serve
 
 
@@ -107,6 +119,37 @@ def test_every_setting_has_exactly_one_flag_and_no_flag_is_not_a_setting() -> No
     assert [name for name, _, _ in FLAGS] == list(Settings.model_fields)
     # Nothing typed or defaulted in argparse: a flag not given must leave its variable in force.
     assert all(action.type is None and action.default is None for action in actions)
+
+
+def test_every_proxy_setting_is_a_flag_of_proxy_and_a_proxy_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    actions = flag_actions(serve_parser(command="proxy"))
+    assert [(action.dest, *action.option_strings, action.metavar) for action in actions] == PROXY_FLAGS
+    assert [name for name, _, _ in PROXY_FLAGS] == list(ProxySettings.model_fields)
+    assert all(action.type is None and action.default is None for action in actions)
+    for name, option in options(ProxySettings).items():
+        assert option.variable == f"TWILIO_EMULATOR_PROXY_{name.upper()}"
+        assert option.description, name
+    # serve's --proxy-port and proxy's --port are one variable.
+    assert options(ProxySettings)["port"].variable == options()["proxy_port"].variable
+    monkeypatch.setenv("TWILIO_EMULATOR_PROXY_TARGET", "http://127.0.0.1:9000/")
+    monkeypatch.setenv("TWILIO_EMULATOR_PROXY_PORT", "9001")
+    settings = load_settings(ProxySettings, port="9002")
+    assert (settings.target, settings.port, settings.host) == ("http://127.0.0.1:9000", 9002, "127.0.0.1")
+    with pytest.raises(SystemExit):
+        serve_parser(command="proxy").parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(TWILIO_EMULATOR_PROXY_CA_DIR, default ./data/proxy)" in text
+
+
+@pytest.mark.parametrize(
+    "target", ["127.0.0.1:8080", "ftp://127.0.0.1", "http://", "http://127.0.0.1:8080/v1", "http://h:99999"]
+)
+def test_a_proxy_target_that_is_not_an_emulator_base_url_is_refused(target: str) -> None:
+    with pytest.raises(SettingsError, match=r"^invalid --target: "):
+        load_settings(ProxySettings, target=target)
+    assert main(["proxy", "--target", target]) == 2
 
 
 def test_every_setting_has_exactly_one_variable() -> None:
@@ -251,13 +294,13 @@ from twilio_conversations_emulator.cli import main
 
 
 codes = []
-for argv in (["--help"], ["--version"], ["serve", "--help"]):
+for argv in (["--help"], ["--version"], ["serve", "--help"], ["proxy", "--help"]):
     try:
         main(argv)
     except SystemExit as stopped:
         codes.append(stopped.code)
 codes.append(main(["serve", "--port", "eighty"]))
-loaded = sorted({"uvicorn", "fastapi", "starlette"} & set(sys.modules))
+loaded = sorted({"uvicorn", "fastapi", "starlette", "mitmproxy"} & set(sys.modules))
 print(json.dumps({"codes": codes, "loaded": loaded}))
 """
     result = subprocess.run(
@@ -265,7 +308,7 @@ print(json.dumps({"codes": codes, "loaded": loaded}))
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer == {"codes": [0, 0, 0, 2], "loaded": []}
+    assert answer == {"codes": [0, 0, 0, 0, 2], "loaded": []}
     assert result.stderr.strip().splitlines() == [
         "twilio-emulator: invalid --port: Input should be a valid integer, "
         "unable to parse string as an integer"
@@ -275,11 +318,12 @@ print(json.dumps({"codes": codes, "loaded": loaded}))
 def test_the_readme_table_has_one_row_per_setting_with_its_flag_and_default() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(TWILIO_EMULATOR_\w+)` \| `(--[a-z-]+)` \| ([^|]+) \|", readme, re.MULTILINE)
+    declared = [*options().values(), *options(ProxySettings).values()]
     assert sorted((variable, flag) for variable, flag, _ in rows) == sorted(
-        (option.variable, option.flag) for option in options().values()
+        (option.variable, option.flag) for option in declared
     )
-    for variable, _, default in rows:
-        option = next(option for option in options().values() if option.variable == variable)
+    for variable, flag, default in rows:
+        option = next(option for option in declared if (option.variable, option.flag) == (variable, flag))
         if option.name == "fixtures":
             assert "shipped `fixtures/`" in default  # the path depends on where the package is installed
         elif option.default is None:

@@ -311,6 +311,10 @@ class Result:
     configuration: str | None
     params: dict[str, str]
     deliveries: list[Delivery]
+    # Whether the action acted on stored state (the SDK path), and the resource it left, as the
+    # service-form REST fetch shows it (None after a remove or a rejection, and for a simulation).
+    stored: bool = False
+    resource: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -320,7 +324,48 @@ class Result:
             "configuration": self.configuration,
             "params": self.params,
             "deliveries": [delivery.as_json() for delivery in self.deliveries],
+            "stored": self.stored,
+            "resource": self.resource,
         }
+
+
+def hook_call(
+    configuration: HookConfiguration | None,
+    account_sid: str,
+    chat_service_sid: str,
+    event: str,
+    hook: str,
+    parameters: dict[str, str],
+) -> HookCall | None:
+    """The request a hook of the configuration makes, or None when it has no URL for the event."""
+    url = configuration.url_for(event, hook) if configuration else None
+    if configuration is None or url is None:
+        return None
+    return HookCall(
+        account_sid=account_sid,
+        chat_service_sid=chat_service_sid,
+        event=event,
+        hook=hook,
+        configuration=configuration.scope,
+        method=configuration.method,
+        url=url,
+        parameters=parameters,
+    )
+
+
+def verdict(
+    action: Action, status: int | None, answer: bytes, values: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """What a pre-event's answer decides: rejected (4xx, 5xx), or published with the changes a 2xx JSON
+    answer makes to `values` (modified when there is one). No answer, or any other, publishes unmodified."""
+    if status is not None and 400 <= status <= 599:
+        return REJECTED, {}
+    if status is None or not 200 <= status <= 299:
+        return PUBLISHED, {}
+    changes = {
+        name: value for name, value in modifications(action, answer).items() if values.get(name) != value
+    }
+    return (MODIFIED if changes else PUBLISHED), changes
 
 
 async def simulate(
@@ -344,9 +389,6 @@ async def simulate(
     async with new_client(timeout) as client:
 
         async def fire(event: str, hook: str, params: dict[str, str]) -> tuple[int | None, bytes]:
-            url = configuration.url_for(event, hook) if configuration else None
-            if configuration is None or url is None:
-                return None, b""
             common = {
                 "AccountSid": request.account_sid,
                 "ChatServiceSid": request.chat_service_sid,
@@ -354,16 +396,16 @@ async def simulate(
                 "Source": request.source,
                 "RetryCount": "0",
             }
-            call = HookCall(
-                account_sid=request.account_sid,
-                chat_service_sid=request.chat_service_sid,
-                event=event,
-                hook=hook,
-                configuration=configuration.scope,
-                method=configuration.method,
-                url=url,
-                parameters={**common, **params},
+            call = hook_call(
+                configuration,
+                request.account_sid,
+                request.chat_service_sid,
+                event,
+                hook,
+                {**common, **params},
             )
+            if call is None:
+                return None, b""
             sent = await send(client, call, setup.auth_token, timeout, targets)
             await log.record(sent.delivery)
             deliveries.append(sent.delivery)
@@ -373,17 +415,10 @@ async def simulate(
         # REST API actions never fire pre-event hooks (Twilio); they publish straight away.
         if action.pre_event is not None and request.source == "SDK":
             status, answer = await fire(action.pre_event, PRE, values)
-            if status is not None and 400 <= status <= 599:
+            outcome, changes = verdict(action, status, answer, values)
+            if outcome == REJECTED:
                 return result(REJECTED, values)
-            if status is not None and 200 <= status <= 299:
-                changes = {
-                    name: value
-                    for name, value in modifications(action, answer).items()
-                    if values.get(name) != value
-                }
-                if changes:
-                    values.update(changes)
-                    outcome = MODIFIED
+            values.update(changes)
         published = published_parameters(action, values, moment)
         await fire(action.post_event, POST, published)
     return result(outcome, published)

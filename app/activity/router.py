@@ -1,4 +1,5 @@
-"""`/_emulator/events` (simulate an action and deliver its webhooks) and `/_emulator/deliveries`."""
+"""`/_emulator/events` (an action: on stored state as an SDK would act, or simulated; its webhooks) and
+`/_emulator/deliveries`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from ..resource import Resource
 from ..twilio import sids
 from ..twilio.errors import INVALID_PARAMETER, TwilioError
 from ..twilio.responses import TwilioJSONResponse, no_content
+from . import sdk
 from .events import load_setup, parse_event_request, simulate
-from .targets import TargetPolicy
+from .stored import Sender
+from .targets import target_policy
 
 router = APIRouter(prefix="/_emulator", tags=["Emulator webhooks"])
 
@@ -21,12 +24,26 @@ router = APIRouter(prefix="/_emulator", tags=["Emulator webhooks"])
 @router.post("/events", operation_id="EmulatorSimulateEvent")
 async def simulate_event(request: Request, database: DatabaseDep, settings: SettingsDep) -> Response:
     event = parse_event_request(await request.body())
+    state = emulator_state(request)
     with database.reading() as session:
-        setup = load_setup(session, event, emulator_state(request).last_auth_tokens)
-    allowed = settings.webhook_allowed_targets
-    targets = TargetPolicy.parse(allowed) if allowed is not None else None
-    log = emulator_state(request).deliveries
-    result = await simulate(event, setup, settings.webhook_timeout, log, targets)
+        setup = load_setup(session, event, state.last_auth_tokens)
+        planned = sdk.plan(session, event, settings.resource_base_url)
+    targets = target_policy(settings.webhook_allowed_targets)
+    if planned is None:
+        result = await simulate(event, setup, settings.webhook_timeout, state.deliveries, targets)
+        return TwilioJSONResponse(result.as_json())
+    # An SDK action's client identity goes with its deliveries; a REST call has none.
+    identity = event.params.get("ClientIdentity") if event.source == sdk.SDK else None
+    sender = Sender(
+        event.account_sid,
+        event.source,
+        setup.auth_token,
+        settings.webhook_timeout,
+        targets,
+        state.deliveries,
+        identity,
+    )
+    result = await sdk.act(database, planned, event, setup, sender)
     return TwilioJSONResponse(result.as_json())
 
 

@@ -81,3 +81,8 @@ class TargetPolicy:
                 "(TWILIO_EMULATOR_WEBHOOK_ALLOWED_TARGETS)"
             )
         return None
+
+
+def target_policy(allowed: str | None) -> TargetPolicy | None:
+    """The policy of the `webhook_allowed_targets` setting; None (anywhere) when it is unset."""
+    return TargetPolicy.parse(allowed) if allowed is not None else None

@@ -1,5 +1,5 @@
-"""Running the emulator from a test suite: a real server process on a free port."""
+"""Running the emulator from a test suite: a real server process on a free port, and the proxy."""
 
-from .server import EmulatorProcess, free_port
+from .server import EmulatorProcess, ProxyProcess, free_port
 
-__all__ = ["EmulatorProcess", "free_port"]
+__all__ = ["EmulatorProcess", "ProxyProcess", "free_port"]

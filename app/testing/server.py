@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 from .processes import GROUP_OF_ITS_OWN, kill_group, stop_group
 
@@ -26,7 +27,7 @@ READY_CALL_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 10.0
 # How long a start may take: generous, since a busy machine starts Python slowly and only a server that
 # hangs waits this long (one that exits is seen at once).
-STARTUP_TIMEOUT_S = 120.0
+STARTUP_TIMEOUT_S = 60.0
 
 
 def free_port() -> int:
@@ -81,6 +82,7 @@ class ServerProcess(ABC):
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
+        self._ended_log = ""
         # Launch to the first 200 on `ready_path`, for the last start.
         self.startup_seconds = float("nan")
 
@@ -99,14 +101,22 @@ class ServerProcess(ABC):
         """The command line that starts this server."""
 
     def start(self) -> Self:
-        # A free port can be taken between probing and binding; try a few before giving up.
+        # A free port can be taken between probing and binding, and the server then exits at once: try
+        # another. One still starting when the time is up is not tried again: on a busy machine a second
+        # try would only begin from zero.
         for _ in range(5):
             self.port = free_port()
-            if self._start_once():
+            outcome = self._start_once()
+            if outcome == "ready":
                 return self
+            if outcome == "timed out":
+                raise StartError(
+                    f"{self.name} did not answer {self.ready_path} within {self.startup_timeout:g} s; "
+                    f"log:\n{self.log()}"
+                )
         raise StartError(f"{self.name} did not start; log:\n{self.log()}")
 
-    def _start_once(self) -> bool:
+    def _start_once(self) -> Literal["ready", "exited", "timed out"]:
         env = clean_environment()
         env.update(self.env)
         with tempfile.NamedTemporaryFile(
@@ -129,19 +139,20 @@ class ServerProcess(ABC):
             self.kill()
             raise
 
-    def _wait_ready(self, started: float) -> bool:
+    def _wait_ready(self, started: float) -> Literal["ready", "exited", "timed out"]:
         assert self.process is not None
         deadline = started + self.startup_timeout
         while time.perf_counter() < deadline:
             if self.process.poll() is not None:
                 kill_group(self.process)  # whatever it started before it exited
-                return False
+                self._keep_log()
+                return "exited"
             if self._answers_ready(min(READY_CALL_TIMEOUT_S, max(deadline - time.perf_counter(), 0.01))):
                 self.startup_seconds = time.perf_counter() - started
-                return True
+                return "ready"
             time.sleep(self.poll_interval)
         self.stop()
-        return False
+        return "timed out"
 
     def _answers_ready(self, timeout: float) -> bool:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -154,20 +165,31 @@ class ServerProcess(ABC):
             connection.close()
 
     def log(self) -> str:
+        """What the server printed: read from its log file while it runs, kept in memory once it ended."""
         if self.log_path is None or not self.log_path.exists():
-            return ""
+            return self._ended_log
         return self.log_path.read_text(errors="replace")
+
+    def _keep_log(self) -> None:
+        # A log in the system's temporary folder is this object's to remove once the server has ended, so
+        # suites that start hundreds of servers leave no files behind; one in a given folder is the caller's.
+        if self.log_path is None or self.log_folder is not None:
+            return
+        self._ended_log = self.log()
+        self.log_path.unlink(missing_ok=True)
 
     def stop(self) -> None:
         """A graceful stop (SIGTERM to the server, as Ctrl-C or `docker stop` does); SIGKILL to every process
         of the server after `STOP_TIMEOUT_S`, or at once to any it left running."""
         if self.process is not None:
             stop_group(self.process, STOP_TIMEOUT_S)
+        self._keep_log()
 
     def kill(self) -> None:
         """`kill -9` of every process of the server (its workers too): no chance to flush or close."""
         if self.process is not None:
             kill_group(self.process)
+        self._keep_log()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -231,3 +253,49 @@ class EmulatorProcess(ServerProcess):
         if self.auth_mode is not None:
             args += ["--auth-mode", self.auth_mode]
         return args + self.extra_args
+
+
+def exported(log: str) -> dict[str, str]:
+    """The variables a proxy printed as `export NAME=value` lines (`proxy`, `serve --proxy-port`)."""
+    found: dict[str, str] = {}
+    for line in log.splitlines():
+        if line.startswith("export "):
+            [assignment] = shlex.split(line[len("export ") :])
+            name, _, value = assignment.partition("=")
+            found[name] = value
+    return found
+
+
+class ProxyProcess(ServerProcess):
+    """`python -m twilio_conversations_emulator proxy` on 127.0.0.1 and a free port, handing `*.twilio.com`
+    to `target`, its CA in `ca_dir`; ready once it has printed the variables to export (`environment`)."""
+
+    def __init__(
+        self,
+        target: str,
+        ca_dir: Path,
+        *,
+        name: str = "proxy",
+        env: Mapping[str, str] | None = None,
+        log_folder: Path | None = None,
+        startup_timeout: float = 30.0,
+        module: str = PACKAGE,
+    ) -> None:
+        super().__init__(name=name, env=env, log_folder=log_folder, startup_timeout=startup_timeout)
+        self.target = target
+        self.ca_dir = ca_dir
+        self.module = module
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", self.module, "proxy", "--host", "127.0.0.1", "--port", str(self.port)),
+            *("--target", self.target, "--ca-dir", str(self.ca_dir)),
+        ]
+
+    def _answers_ready(self, timeout: float) -> bool:
+        return "SSL_CERT_FILE" in exported(self.log())
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What the proxy told a shell to export: its address, its CA and the CA bundle."""
+        return exported(self.log())

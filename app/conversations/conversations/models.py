@@ -51,6 +51,12 @@ def get_conversation(
     return session.exec(statement).first()
 
 
+def conversation_in_account(session: Session, account_sid: str, sid: str) -> Conversation | None:
+    """The account's conversation with this SID, in whichever of its services."""
+    statement = select(Conversation).where(Conversation.sid == sid, Conversation.account_sid == account_sid)
+    return session.exec(statement).first()
+
+
 def unique_name_taken(
     session: Session, chat_service_sid: str, unique_name: str, except_sid: str | None = None
 ) -> bool:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from starlette.responses import Response
 
 from ...activity import rest as post_events
+from ...activity.stored import scoped_webhooks
 from ...edge.deps import TwilioCall, TwilioCallDep
 from ...resource import BadRequest, Resource
 from ...twilio import paging
@@ -121,9 +122,7 @@ def _routes(path_form: PathForm) -> None:
             if not announcing:
                 return rules.delete_conversation(session, call.account_sid, form, key), []
             # Read in the same transaction, before the delete's cascade removes them.
-            hooks = post_events.scoped_webhooks(
-                session, rules.find_conversation(session, call.account_sid, form, key)
-            )
+            hooks = scoped_webhooks(session, rules.find_conversation(session, call.account_sid, form, key))
             return rules.delete_conversation(session, call.account_sid, form, key), hooks
 
         removed, hooks = await call.database.write(remove)
