@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from twilio_conversations_emulator.activity.sender import tls_context
 from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
+from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, kill_group
 
 # tests/leftovers.py fails a session in which a test left a process running.
 pytest_plugins = ["pytester", "tests.leftovers"]
@@ -313,3 +316,29 @@ def app_api(in_process: InProcess) -> httpx.Client:
     """An HTTP client of the in-process app, as the demo account, after a reset."""
     in_process.reset()
     return in_process.client()
+
+
+class BusyCores:
+    """Busy-loop processes, `per_core` for each core (at least two in all), killed however the block ends."""
+
+    def __init__(self, per_core: int = 1) -> None:
+        self.loops = max(2, per_core * (os.cpu_count() or 1))
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> BusyCores:
+        try:
+            for _ in range(self.loops):
+                self.processes.append(
+                    subprocess.Popen([sys.executable, "-c", "while True: pass"], **GROUP_OF_ITS_OWN)
+                )
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            kill_group(process)
+
+    def all_running(self) -> bool:
+        return all(process.poll() is None for process in self.processes)

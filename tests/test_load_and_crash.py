@@ -23,10 +23,7 @@ but a stall: a run fails only if no write is acknowledged for two minutes.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,9 +33,8 @@ from typing import Any
 
 import httpx
 import pytest
-from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, kill_group
 
-from tests.conftest import SERVICE_EVENTS, Server, start_server, webhooks_path
+from tests.conftest import SERVICE_EVENTS, BusyCores, Server, start_server, webhooks_path
 
 CLIENTS = 64
 ACCOUNTS = 6
@@ -346,31 +342,6 @@ def test_kill_9_under_load_keeps_every_acknowledged_write(
     record_property("writes_verified_after_crash", outcome.verified)
     assert len(load.services) >= 50
     assert len({service.account for service in load.services}) >= 5
-
-
-class BusyCores:
-    """One busy-loop process per core (at least two), killed however the block ends."""
-
-    def __init__(self) -> None:
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> BusyCores:
-        try:
-            for _ in range(max(2, os.cpu_count() or 1)):
-                self.processes.append(
-                    subprocess.Popen([sys.executable, "-c", "while True: pass"], **GROUP_OF_ITS_OWN)
-                )
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for process in self.processes:
-            kill_group(process)
-
-    def all_running(self) -> bool:
-        return all(process.poll() is None for process in self.processes)
 
 
 @pytest.mark.timeout(900)

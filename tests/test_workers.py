@@ -7,13 +7,11 @@ deliveries, reset) must show what every worker did.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,
     DEMO_TOKEN,
+    BusyCores,
     Server,
     assert_twilio_error,
     start_server,
@@ -253,27 +252,12 @@ def test_a_graceful_stop_ends_every_worker(tmp_path: Path) -> None:
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
-@contextmanager
-def cores_saturated() -> Iterator[None]:
-    """Busy loops in child processes, two for each core, until the block ends (killed however it ends)."""
-    loops = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
-        for _ in range(2 * (os.cpu_count() or 1))
-    ]
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.kill()
-        for loop in loops:
-            loop.wait()
-
-
 def test_workers_start_and_serve_on_a_saturated_machine(tmp_path: Path) -> None:
     # uvicorn's parent kills a worker that has not answered its health ping within the timeout, and a new
     # worker answers only once it has imported the app: with uvicorn's 5 s, a loaded machine killed and
     # restarted workers over and over, and the server never answered.
-    with cores_saturated():
+    # Two loops per core: with one, a new worker still answered within uvicorn's 5 s here.
+    with BusyCores(per_core=2):
         running = start_server(tmp_path, extra_args=["--workers", "2"])
         try:
             pids = pids_answering(running, wanted=2)
