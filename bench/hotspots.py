@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.options import new_parser
-from bench.run import SCENARIOS, Wrk, ensure_wrk
+from bench.run import SCENARIOS, Wrk
 from bench.servers import BenchError, emulator_process, running, webhooks_path
+from bench.tools import ensure_wrk
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
