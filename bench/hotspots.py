@@ -2,6 +2,7 @@
 
     python bench/hotspots.py                      # GET load, 10 s of samples
     python bench/hotspots.py --load POST --native # POST load, with C frames (SQLite, json, uvloop)
+    python bench/hotspots.py --load MESSAGE       # message create (bench/run.py's conversation `bench`)
     python bench/hotspots.py --raw out.txt        # keep py-spy's collapsed stacks (flamegraph.pl input)
     python bench/hotspots.py --summarize out.txt  # summarize stacks recorded earlier
 
@@ -28,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.options import new_parser
-from bench.run import SCENARIOS, Wrk
+from bench.run import LOAD_PATHS, LOADS, Wrk, create_message_conversation
 from bench.servers import BenchError, emulator_process, running, webhooks_path
 from bench.tools import ensure_wrk
 
@@ -113,9 +114,11 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, threads=2, connections=32)
         with running(emulator_process(folder / "profile.db", folder)) as emulator:
+            if load == "MESSAGE":
+                create_message_conversation(emulator)
             wrk.run(load, emulator, 1)  # warm-up
             load_process = subprocess.Popen(
-                wrk.command(load, emulator.base_url + webhooks_path(), seconds + 2),
+                wrk.command(load, emulator.base_url + LOAD_PATHS.get(load, webhooks_path()), seconds + 2),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -139,7 +142,7 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = new_parser("bench/hotspots.py", __doc__)
-    parser.add_argument("--load", choices=sorted(SCENARIOS), default="GET", help="wrk load (default GET)")
+    parser.add_argument("--load", choices=sorted(LOADS), default="GET", help="wrk load (default GET)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of samples (default 10)")
     parser.add_argument("--rate", type=int, default=200, help="samples per second (default 200)")
     parser.add_argument("--native", action="store_true", help="include C frames (slower sampling)")
