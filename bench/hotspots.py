@@ -33,6 +33,8 @@ from bench.run import LOAD_PATHS, LOADS, Wrk, create_message_conversation
 from bench.servers import BenchError, emulator_process, running, webhooks_path
 from bench.tools import ensure_wrk
 
+# The emulator's own frames: files of the installed package (`app/` before the rename, in old profiles).
+OWN_FILES = ("(twilio_conversations_emulator/", "(app/")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -99,8 +101,8 @@ def render(profile: Profile, top: int) -> str:
     lines += ["", f"Total time (function anywhere on the stack), top {top}, without the {len(outer)} frames"]
     lines.append("on 95% or more of the stacks (server loop, outer middleware):")
     lines += [f"  {share(count)}  {key}" for key, count in inner.most_common(top)]
-    project = Counter({key: count for key, count in inner.items() if "(app/" in key})
-    lines += ["", "Total time in the emulator's own functions (app/):"]
+    project = Counter({key: count for key, count in inner.items() if any(own in key for own in OWN_FILES)})
+    lines += ["", "Total time in the emulator's own functions:"]
     lines += [f"  {share(count)}  {key}" for key, count in project.most_common(top)]
     return "\n".join(lines)
 
