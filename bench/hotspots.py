@@ -5,6 +5,7 @@
     python bench/hotspots.py --load MESSAGE       # message create (bench/run.py's conversation `bench`)
     python bench/hotspots.py --raw out.txt        # keep py-spy's collapsed stacks (flamegraph.pl input)
     python bench/hotspots.py --summarize out.txt  # summarize stacks recorded earlier
+    python bench/hotspots.py --database postgresql+psycopg://postgres@127.0.0.1:5432/emulator
 
 The emulator is started as bench/run.py starts it (`python -m twilio_conversations_emulator serve`, a
 fresh SQLite file, the shipped fixtures).
@@ -107,7 +108,9 @@ def render(profile: Profile, top: int) -> str:
     return "\n".join(lines)
 
 
-def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_path: Path) -> None:
+def record(
+    load: str, seconds: int, rate: int, native: bool, idle: bool, raw_path: Path, database: str | None
+) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         raise BenchError("py-spy is not installed: pip install py-spy")
@@ -115,7 +118,7 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-profile-") as temporary:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, threads=2, connections=32)
-        with running(emulator_process(folder / "profile.db", folder)) as emulator:
+        with running(emulator_process(database or folder / "profile.db", folder)) as emulator:
             if load == "MESSAGE":
                 create_message_conversation(emulator)
             wrk.run(load, emulator, 1)  # warm-up
@@ -154,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions listed (default 25)")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     parser.add_argument("--summarize", type=Path, metavar="RAW", help="only summarize a recorded file")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the emulator's database (e.g. a fresh postgresql+psycopg:// one); default a fresh SQLite file",
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.summarize is not None:
@@ -162,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw_path = arguments.raw or Path(tempfile.mkstemp(prefix="py-spy-", suffix=".txt")[1])
             print(f"Profiling the emulator under the {arguments.load} load for {arguments.duration} s ...")
             record(
-                arguments.load, arguments.duration, arguments.rate, arguments.native, arguments.idle, raw_path
+                arguments.load,
+                arguments.duration,
+                arguments.rate,
+                arguments.native,
+                arguments.idle,
+                raw_path,
+                arguments.database,
             )
             print(f"Collapsed stacks: {raw_path}")
         profile = summarize(raw_path.read_text().splitlines())
