@@ -800,7 +800,7 @@ def render(report: Report, markdown: bool = False) -> str:
     options = report.options
     labels: dict[str, str] = {"baseline": "baseline", "emulator": "emulator"} | report.peers.get("labels", {})
     peer_keys = list(report.peers.get("labels", {}))
-    parts: list[str] = list(report.peers.get("skipped", []))
+    parts: list[str] = ["\n".join(report.peers["skipped"])] if report.peers.get("skipped") else []
     load_rows: list[list[str]] = []
     for scenario in LOADS:
         entry = report.load[scenario]

@@ -26,9 +26,7 @@ class Unavailable(Exception):
 
 
 def apt_install(package: str) -> None:
-    """`apt-get update` then `apt-get install -y package`; Unavailable when not root or when either fails."""
-    if os.geteuid() != 0:
-        raise Unavailable(f"not root, so Debian's {package} cannot be installed here")
+    """`apt-get update` then `apt-get install -y package` (as root); Unavailable when either fails."""
     environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
         try:
@@ -49,6 +47,10 @@ def installed(executable: str, package: str) -> str:
     found = shutil.which(executable)
     if found:
         return found
+    if os.geteuid() != 0:
+        raise Unavailable(
+            f"{executable} is not on PATH, and without root Debian's {package} cannot be installed"
+        )
     print(
         f"{executable} is not on PATH: installing {package} with apt-get (Debian's package) ...", flush=True
     )
@@ -64,8 +66,8 @@ def ensure_wrk() -> str:
         return installed("wrk", "wrk")
     except Unavailable as exc:
         raise BenchError(
-            f"wrk is not on PATH ({exc}): install it (Debian/Ubuntu: sudo apt-get install -y wrk;"
-            " macOS: brew install wrk) and run again"
+            f"{exc}: install it (Debian/Ubuntu: sudo apt-get install -y wrk; macOS: brew install wrk)"
+            " and run again"
         ) from None
 
 
