@@ -2,8 +2,10 @@
 
     python bench/hotspots.py                      # GET load, 10 s of samples
     python bench/hotspots.py --load POST --native # POST load, with C frames (SQLite, json, uvloop)
+    python bench/hotspots.py --load MESSAGE       # message create (bench/run.py's conversation `bench`)
     python bench/hotspots.py --raw out.txt        # keep py-spy's collapsed stacks (flamegraph.pl input)
     python bench/hotspots.py --summarize out.txt  # summarize stacks recorded earlier
+    python bench/hotspots.py --database postgresql+psycopg://postgres@127.0.0.1:5432/emulator
 
 The emulator is started as bench/run.py starts it (`python -m twilio_conversations_emulator serve`, a
 fresh SQLite file, the shipped fixtures).
@@ -28,9 +30,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.options import new_parser
-from bench.run import SCENARIOS, Wrk, ensure_wrk
+from bench.run import LOAD_PATHS, LOADS, Wrk, create_message_conversation
 from bench.servers import BenchError, emulator_process, running, webhooks_path
+from bench.tools import ensure_wrk
 
+# The emulator's own frames: files of the installed package (`app/` before the rename, in old profiles).
+OWN_FILES = ("(twilio_conversations_emulator/", "(app/")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -97,13 +102,15 @@ def render(profile: Profile, top: int) -> str:
     lines += ["", f"Total time (function anywhere on the stack), top {top}, without the {len(outer)} frames"]
     lines.append("on 95% or more of the stacks (server loop, outer middleware):")
     lines += [f"  {share(count)}  {key}" for key, count in inner.most_common(top)]
-    project = Counter({key: count for key, count in inner.items() if "(app/" in key})
-    lines += ["", "Total time in the emulator's own functions (app/):"]
+    project = Counter({key: count for key, count in inner.items() if any(own in key for own in OWN_FILES)})
+    lines += ["", "Total time in the emulator's own functions:"]
     lines += [f"  {share(count)}  {key}" for key, count in project.most_common(top)]
     return "\n".join(lines)
 
 
-def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_path: Path) -> None:
+def record(
+    load: str, seconds: int, rate: int, native: bool, idle: bool, raw_path: Path, database: str | None
+) -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         raise BenchError("py-spy is not installed: pip install py-spy")
@@ -111,10 +118,12 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
     with tempfile.TemporaryDirectory(prefix="twilio-emulator-profile-") as temporary:
         folder = Path(temporary)
         wrk = Wrk(wrk_executable, folder, threads=2, connections=32)
-        with running(emulator_process(folder / "profile.db", folder)) as emulator:
+        with running(emulator_process(database or folder / "profile.db", folder)) as emulator:
+            if load == "MESSAGE":
+                create_message_conversation(emulator)
             wrk.run(load, emulator, 1)  # warm-up
             load_process = subprocess.Popen(
-                wrk.command(load, emulator.base_url + webhooks_path(), seconds + 2),
+                wrk.command(load, emulator.base_url + LOAD_PATHS.get(load, webhooks_path()), seconds + 2),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -138,7 +147,7 @@ def record(load: str, seconds: int, rate: int, native: bool, idle: bool, raw_pat
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = new_parser("bench/hotspots.py", __doc__)
-    parser.add_argument("--load", choices=sorted(SCENARIOS), default="GET", help="wrk load (default GET)")
+    parser.add_argument("--load", choices=sorted(LOADS), default="GET", help="wrk load (default GET)")
     parser.add_argument("--duration", type=int, default=10, help="seconds of samples (default 10)")
     parser.add_argument("--rate", type=int, default=200, help="samples per second (default 200)")
     parser.add_argument("--native", action="store_true", help="include C frames (slower sampling)")
@@ -148,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="functions listed (default 25)")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks in this file")
     parser.add_argument("--summarize", type=Path, metavar="RAW", help="only summarize a recorded file")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the emulator's database (e.g. a fresh postgresql+psycopg:// one); default a fresh SQLite file",
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.summarize is not None:
@@ -156,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw_path = arguments.raw or Path(tempfile.mkstemp(prefix="py-spy-", suffix=".txt")[1])
             print(f"Profiling the emulator under the {arguments.load} load for {arguments.duration} s ...")
             record(
-                arguments.load, arguments.duration, arguments.rate, arguments.native, arguments.idle, raw_path
+                arguments.load,
+                arguments.duration,
+                arguments.rate,
+                arguments.native,
+                arguments.idle,
+                raw_path,
+                arguments.database,
             )
             print(f"Collapsed stacks: {raw_path}")
         profile = summarize(raw_path.read_text().splitlines())

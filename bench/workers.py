@@ -61,7 +61,6 @@ from bench.run import (
     Wrk,
     answers,
     describe_errors,
-    ensure_wrk,
     fetch,
     filesystem_of,
     machine_facts,
@@ -84,6 +83,7 @@ from bench.servers import (
     start,
     webhooks_path,
 )
+from bench.tools import ensure_wrk
 
 HEALTH_PATH = "/_emulator/health"
 # Health calls sent at once, each on a new connection, so that any worker may take each of them.

@@ -57,6 +57,20 @@ def conversation_in_account(session: Session, account_sid: str, sid: str) -> Con
     return session.exec(statement).first()
 
 
+def conversation_state(session: Session, account_sid: str, chat_service_sid: str, sid: str) -> str | None:
+    """The conversation's state as stored, None when it is gone: one Core statement and no ORM load, for
+    the check inside each message write. It does not autoflush: the caller flushes first."""
+    table = Conversation.__table__  # type: ignore[attr-defined]
+    state: str | None = session.execute(
+        select(table.c.state).where(
+            table.c.sid == sid,
+            table.c.account_sid == account_sid,
+            table.c.chat_service_sid == chat_service_sid,
+        )
+    ).scalar()
+    return state
+
+
 def unique_name_taken(
     session: Session, chat_service_sid: str, unique_name: str, except_sid: str | None = None
 ) -> bool:

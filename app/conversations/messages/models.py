@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, String, UniqueConstraint, insert, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from ...db import page_rows
@@ -58,16 +58,31 @@ class MessageCounter(SQLModel, table=True):
 
 def take_index(session: Session, account_sid: str, conversation_sid: str) -> int:
     """The conversation's next message index, counted off. Only inside a write: writes run one at a
-    time, so no two callers read the same count."""
-    counter = session.exec(
-        select(MessageCounter).where(MessageCounter.conversation_sid == conversation_sid)
-    ).first()
-    if counter is None:
-        counter = MessageCounter(account_sid=account_sid, conversation_sid=conversation_sid)
-    index = counter.next_index
-    counter.next_index = index + 1
-    session.add(counter)
-    return index
+    time, so no two callers read the same count. One `UPDATE … RETURNING` and no ORM object (the ORM
+    load, change and flush of the counter cost more than the rest of a message create); the
+    conversation's first message inserts the counter row."""
+    table = MessageCounter.__table__  # type: ignore[attr-defined]
+    taken = session.execute(
+        update(table)
+        .where(table.c.conversation_sid == conversation_sid)
+        .values(next_index=table.c.next_index + 1)
+        .returning(table.c.next_index)
+    ).scalar()
+    if taken is None:
+        session.execute(
+            insert(table).values(account_sid=account_sid, conversation_sid=conversation_sid, next_index=1)
+        )
+        return 0
+    return int(taken) - 1
+
+
+def insert_message(session: Session, message: ConversationMessage) -> int:
+    """Store a new message with one Core INSERT (no ORM flush); its `id`."""
+    table = ConversationMessage.__table__  # type: ignore[attr-defined]
+    inserted = session.execute(
+        insert(table).values(**message.model_dump(exclude={"id"})).returning(table.c.id)
+    ).scalar_one()
+    return int(inserted)
 
 
 def get_message(

@@ -16,10 +16,10 @@ from ...twilio.errors import INVALID_PARAMETER, NotFound, TwilioError
 from ...twilio.forms import FormParameters
 from ...twilio.paging import Page, PageLimits, PageRequest
 from .. import fields
-from ..conversations.models import Conversation, get_conversation
+from ..conversations.models import Conversation, conversation_state
 from ..conversations.service import CONVERSATION_CLOSED
 from ..participants.models import participant_writing_as
-from .models import ConversationMessage, get_message, list_messages_page, take_index
+from .models import ConversationMessage, get_message, insert_message, list_messages_page, take_index
 
 MESSAGE = "IM"
 MEDIA = "ME"
@@ -121,12 +121,10 @@ def changes_from_form(form: FormParameters, *, creating: bool) -> dict[str, Any]
 def _check_open(session: Session, account_sid: str, conversation: Conversation) -> None:
     """The conversation as it is now, inside the write: gone since the request arrived is 404, closed
     is refused."""
-    current = get_conversation(
-        session, account_sid, conversation.chat_service_sid, conversation.sid, by_sid=True
-    )
-    if current is None:
+    state = conversation_state(session, account_sid, conversation.chat_service_sid, conversation.sid)
+    if state is None:
         raise NotFound
-    if current.state == "closed":
+    if state == "closed":
         raise TwilioError(
             400, CONVERSATION_CLOSED, "The conversation is closed and can't be used for chatting anymore"
         )
@@ -144,7 +142,12 @@ def create_message(
     changes: dict[str, Any],
     sid: str | None = None,
 ) -> ConversationMessage:
-    """`sid` is a fixture's own; a request's message gets a new one."""
+    """`sid` is a fixture's own; a request's message gets a new one.
+
+    Core statements throughout (the ORM's load, flush and copy were most of a create's time): after a
+    flush of what the session holds (the batch's earlier writes, a fixture's conversation), since Core
+    statements do not autoflush. The message returned is in no session, so no later write changes it."""
+    session.flush()
     _check_open(session, account_sid, conversation)
     moment = now()
     date_created: datetime = changes.get("date_created", moment)
@@ -160,9 +163,8 @@ def create_message(
     )
     for name, value in changes.items():
         setattr(message, name, value)
-    session.add(message)
-    session.flush()
-    return _copy(message)
+    message.id = insert_message(session, message)
+    return message
 
 
 def find_message(

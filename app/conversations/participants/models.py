@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, UniqueConstraint, case, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from ...db import page_rows
@@ -121,14 +121,20 @@ def list_participants_page(
 
 def participant_writing_as(session: Session, conversation_sid: str, author: str) -> str | None:
     """The SID of the conversation's participant whose identity is `author`, else of the one whose
-    messaging binding address is `author`; None for any other author (`system`, say)."""
-    by_identity = select(Participant.sid).where(
-        Participant.conversation_sid == conversation_sid, Participant.identity == author
+    messaging binding address is `author`; None for any other author (`system`, say).
+
+    One Core statement, as each message create asks (an identity is unique in its conversation, so the
+    identity match sorts first; then the oldest address match). Core statements do not autoflush: the
+    caller flushes what the session holds first."""
+    table = Participant.__table__  # type: ignore[attr-defined]
+    statement = (
+        select(table.c.sid)
+        .where(
+            table.c.conversation_sid == conversation_sid,
+            or_(table.c.identity == author, table.c.address == author),
+        )
+        .order_by(case((table.c.identity == author, 0), else_=1), table.c.id)
+        .limit(1)
     )
-    found = session.exec(by_identity.limit(1)).first()
-    if found is not None:
-        return found
-    by_address = select(Participant.sid).where(
-        Participant.conversation_sid == conversation_sid, Participant.address == author
-    )
-    return session.exec(by_address.order_by(col(Participant.id)).limit(1)).first()
+    found: str | None = session.execute(statement).scalar()
+    return found
