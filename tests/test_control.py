@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,18 +202,19 @@ BAD_DOCUMENTS = [
 ]
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 @pytest.mark.parametrize(("document", "entry"), BAD_DOCUMENTS)
 def test_a_bad_start_up_fixture_stops_start_up_naming_the_entry(
-    tmp_path: Path, document: dict[str, Any], entry: str
+    tmp_path: Path, document: dict[str, Any], entry: str, cli: CommandLine
 ) -> None:
     path = write_fixture(tmp_path, "bad.json", document)
     database = tmp_path / "db.sqlite"
-    result = run_cli(
+    code, stderr = cli.run(
         "serve", "--port", str(free_port()), "--database", f"sqlite:///{database}", "--fixtures", str(path)
     )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert str(path) in lines[0]
     assert entry in lines[0]
 
@@ -263,6 +265,33 @@ def test_start_up_fixtures_are_applied_on_top_of_existing_state(tmp_path: Path) 
         running.process.stop()
 
 
+@dataclass
+class CommandLine:
+    """The console script's `main`, run in this process: the same code as the command without a new
+    interpreter's second of imports, for start-ups that stop before serving (a test that wrongly serves
+    is stopped by the test timeout)."""
+
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        for key in [key for key in os.environ if key.startswith("TWILIO_EMULATOR_")]:
+            self.monkeypatch.delenv(key)
+        for key, value in (env or {}).items():
+            self.monkeypatch.setenv(key, value)
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's refusals
+            code = exit_.code if isinstance(exit_.code, int) else 2
+        return code, self.capsys.readouterr().err
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> CommandLine:
+    monkeypatch.chdir(tmp_path)  # a default ./data folder would be made here
+    return CommandLine(monkeypatch, capsys)
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -279,6 +308,7 @@ def run_cli(
     )
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 @pytest.mark.parametrize(
     ("env", "args", "named"),
     [
@@ -295,15 +325,25 @@ def run_cli(
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(
-    env: dict[str, str], args: list[str], named: str
+    env: dict[str, str], args: list[str], named: str, cli: CommandLine
 ) -> None:
-    result = run_cli("serve", *args, env=env)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    code, stderr = cli.run("serve", *args, env=env)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert named in lines[0]
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
+def test_the_command_itself_stops_on_a_bad_setting_with_exit_status_2() -> None:
+    # The cases above call the console script's `main` in this process; this one runs the command.
+    result = run_cli("serve", "--port", "eighty")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "--port" in result.stderr
+
+
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_a_flag_wins_over_its_variable(tmp_path: Path) -> None:
     process = EmulatorProcess(
         tmp_path / "db.sqlite",
@@ -344,6 +384,7 @@ def wait_for_health(port: int, server: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"no emulator answered on port {port}")
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -365,6 +406,7 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
         stop_group(server, STOP_TIMEOUT_S)
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_default_database_is_created_under_data(tmp_path: Path) -> None:
     port = free_port()
     server = serve_in(tmp_path, {}, "--port", str(port))
@@ -381,6 +423,7 @@ def test_default_database_is_created_under_data(tmp_path: Path) -> None:
         stop_group(server, STOP_TIMEOUT_S)
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,6 +458,7 @@ def test_the_command_builds_the_app_with_the_collector_off_and_serves_with_it_on
     assert gc.isenabled()
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 @pytest.mark.parametrize("args", [["--port", "eighty"], ["--fixtures", "/no/such/fixtures"]])
 def test_a_refused_start_up_leaves_the_collector_on(
     args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -425,6 +469,7 @@ def test_a_refused_start_up_leaves_the_collector_on(
     assert gc.isenabled()
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_cli_help_lists_every_flag() -> None:
     result = run_cli("serve", "--help")
     assert result.returncode == 0
@@ -432,6 +477,7 @@ def test_cli_help_lists_every_flag() -> None:
         assert flag in result.stdout
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_an_in_memory_database_serves_and_keeps_state_while_running() -> None:
     with (
         EmulatorProcess("sqlite:///:memory:", fixtures=REPO / "fixtures") as process,
@@ -460,6 +506,7 @@ def test_a_one_account_reset_that_would_collide_is_refused_whole(emulator: Serve
     assert api.get(f"/v1/Services/{DEMO_SERVICE}").status_code == 200
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_a_sqlite_uri_database_serves(tmp_path: Path) -> None:
     url = "sqlite:///file:emulator-uri-test?mode=memory&cache=shared&uri=true"
     with (

@@ -519,6 +519,7 @@ def test_a_token_typed_as_the_username_is_not_journaled(strict: Server, tenants:
 # ------------------------------------------------------------------------------- constant time
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_secrets_are_compared_with_hmac_compare_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -207,6 +207,7 @@ def test_deliveries_sign_with_the_last_token_used_whatever_worker_saw_the_others
     assert_signed(request, "first")
 
 
+@pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 @pytest.mark.parametrize(
     "url",
     [
@@ -252,6 +253,7 @@ def test_a_graceful_stop_ends_every_worker(tmp_path: Path) -> None:
     assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
+@pytest.mark.backend_independent  # uvicorn's supervisor, whatever the storage: once, in the SQLite pass
 def test_workers_start_and_serve_on_a_saturated_machine(tmp_path: Path) -> None:
     # uvicorn's parent kills a worker that has not answered its health ping within the timeout, and a new
     # worker answers only once it has imported the app: with uvicorn's 5 s, a loaded machine killed and
