@@ -319,10 +319,10 @@ def app_api(in_process: InProcess) -> httpx.Client:
 
 
 class BusyCores:
-    """Busy-loop processes, `per_core` for each core (at least two in all), killed however the block ends."""
+    """One busy-loop process per core (at least two), killed however the block ends."""
 
-    def __init__(self, per_core: int = 1) -> None:
-        self.loops = max(2, per_core * (os.cpu_count() or 1))
+    def __init__(self) -> None:
+        self.loops = max(2, os.cpu_count() or 1)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> BusyCores:
