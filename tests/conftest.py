@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from twilio_conversations_emulator.activity.sender import tls_context
+from twilio_conversations_emulator.cli import main as cli_main
 from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
@@ -342,3 +344,30 @@ class BusyCores:
 
     def all_running(self) -> bool:
         return all(process.poll() is None for process in self.processes)
+
+
+@dataclass
+class CommandLine:
+    """The console script's `main`, run in this process: the same code as the command without a new
+    interpreter's second of imports, for start-ups that stop before serving (a test that wrongly serves
+    is stopped by the test timeout)."""
+
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        for key in [key for key in os.environ if key.startswith("TWILIO_EMULATOR_")]:
+            self.monkeypatch.delenv(key)
+        for key, value in (env or {}).items():
+            self.monkeypatch.setenv(key, value)
+        try:
+            code = cli_main(list(args))
+        except SystemExit as exit_:  # argparse's refusals
+            code = exit_.code if isinstance(exit_.code, int) else 2
+        return code, self.capsys.readouterr().err
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> CommandLine:
+    monkeypatch.chdir(tmp_path)  # a default ./data folder would be made here
+    return CommandLine(monkeypatch, capsys)

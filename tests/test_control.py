@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_SERVICE,
     REPO,
+    CommandLine,
     Server,
     assert_twilio_error,
     new_service,
@@ -263,33 +263,6 @@ def test_start_up_fixtures_are_applied_on_top_of_existing_state(tmp_path: Path) 
         assert body["post_webhook_url"] == "https://post.example.com/"
     finally:
         running.process.stop()
-
-
-@dataclass
-class CommandLine:
-    """The console script's `main`, run in this process: the same code as the command without a new
-    interpreter's second of imports, for start-ups that stop before serving (a test that wrongly serves
-    is stopped by the test timeout)."""
-
-    monkeypatch: pytest.MonkeyPatch
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-        for key in [key for key in os.environ if key.startswith("TWILIO_EMULATOR_")]:
-            self.monkeypatch.delenv(key)
-        for key, value in (env or {}).items():
-            self.monkeypatch.setenv(key, value)
-        try:
-            code = main(list(args))
-        except SystemExit as exit_:  # argparse's refusals
-            code = exit_.code if isinstance(exit_.code, int) else 2
-        return code, self.capsys.readouterr().err
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> CommandLine:
-    monkeypatch.chdir(tmp_path)  # a default ./data folder would be made here
-    return CommandLine(monkeypatch, capsys)
 
 
 def run_cli(

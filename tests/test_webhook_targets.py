@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DEMO_SERVICE, Server, start_server
+from tests.conftest import DEMO_SERVICE, CommandLine, Server, start_server
 from tests.test_deliveries import MESSAGE, Receiver, configure_service, deliveries, receiver, trigger
 
 __all__ = ["receiver"]
@@ -100,22 +100,13 @@ def test_an_allowed_network_is_delivered_to(loopback_only: Server, receiver: Rec
 
 
 @pytest.mark.parametrize("value", ["10.0.0.0/33", "not a host!", ",", "hooks..example.com"])
-def test_a_bad_allow_list_stops_start_up(value: str, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [
-            *(sys.executable, "-m", "twilio_conversations_emulator", "serve", "--port", "0"),
-            *("--database", f"sqlite:///{tmp_path / 'e.db'}", "--webhook-allowed-targets", value),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def test_a_bad_allow_list_stops_start_up(value: str, tmp_path: Path, cli: CommandLine) -> None:
+    code, stderr = cli.run(
+        *("serve", "--port", "0", "--database", f"sqlite:///{tmp_path / 'e.db'}"),
+        *("--webhook-allowed-targets", value),
     )
-    assert result.returncode == 2
-    assert result.stderr.startswith("twilio-emulator: invalid --webhook-allowed-targets: ")
+    assert code == 2
+    assert stderr.startswith("twilio-emulator: invalid --webhook-allowed-targets: ")
 
 
 def test_by_default_any_host_is_a_target(emulator: Server, receiver: Receiver) -> None:
