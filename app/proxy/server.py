@@ -108,8 +108,15 @@ class Proxy:
 
     def shutdown(self) -> None:
         self._stopped = True
-        if self._master is not None:
+        if self._master is None or self._master.event_loop.is_closed():
+            return
+        try:
             self._master.shutdown()
+        except RuntimeError:
+            # From another thread, as the proxy ends by itself (it could not listen): its loop closed
+            # between the check and the call. There is nothing left to stop.
+            if not self._master.event_loop.is_closed():
+                raise
 
 
 def print_lines(lines: list[str]) -> None:
@@ -160,5 +167,6 @@ class ProxyThread:
             raise ProxyError(self.proxy.failure)
 
     def stop(self) -> None:
-        self.proxy.shutdown()
+        if self.thread.is_alive():
+            self.proxy.shutdown()
         self.thread.join(timeout=5)
