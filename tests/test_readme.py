@@ -155,26 +155,24 @@ def configure_hooks(client, service_sid):
 """
 
 
-def test_the_pytest_example_passes_on_the_plugin(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_chat=readme_block("python", "def test_survives_rate_limits"))
+def run_user_suite(pytester: pytest.Pytester, opening: str) -> pytest.RunResult:
+    """The README's test file that `opening` finds, beside the user module it tests, run by a new pytest
+    with no TWILIO_ variables from this one."""
+    pytester.makepyfile(test_chat=readme_block("python", opening))
     pytester.mkpydir("myapp")
     (pytester.path / "myapp" / "chat.py").write_text(USER_MODULE, encoding="utf-8")
     for name in list(os.environ):
         if name.startswith("TWILIO_"):
             pytester._monkeypatch.delenv(name)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=2)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+
+
+def test_the_pytest_example_passes_on_the_plugin(pytester: pytest.Pytester) -> None:
+    run_user_suite(pytester, "def test_survives_rate_limits").assert_outcomes(passed=2)
 
 
 def test_the_mock_twilio_example_passes_in_process(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_chat=readme_block("python", "@mock_twilio()"))
-    pytester.mkpydir("myapp")
-    (pytester.path / "myapp" / "chat.py").write_text(USER_MODULE, encoding="utf-8")
-    for name in list(os.environ):
-        if name.startswith("TWILIO_"):
-            pytester._monkeypatch.delenv(name)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=3)
+    run_user_suite(pytester, "@mock_twilio()").assert_outcomes(passed=3)
 
 
 # --- the webhook walkthrough -----------------------------------------------------------------------------
