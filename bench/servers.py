@@ -3,7 +3,8 @@
 - the emulator, as a user starts it (`python -m twilio_conversations_emulator serve`, the shipped fixtures):
   `emulator_process()`, from this checkout or another commit's (`Checkout`);
 - the baseline, bench/baseline_app.py: `baseline_process()`;
-- any other server of the benchmark's own: `CommandServer`.
+- any other server of the benchmark's own: `CommandServer`;
+- another commit's source tree for the run, in a temporary git worktree: `worktree()`.
 
 Both listen on 127.0.0.1 and a free port, in a session of their own (a Ctrl-C reaches only the benchmark,
 which stops them), and are ready once the webhooks GET answers 200: that first answer ends a cold start.
@@ -15,9 +16,11 @@ import base64
 import compileall
 import http.client
 import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -87,6 +90,34 @@ class Checkout:
 
 
 THIS_CHECKOUT = Checkout.of(REPO)
+
+
+def commit_of(ref: str) -> str:
+    """REF's commit in this repository, abbreviated; a BenchError when REF names none."""
+    try:
+        found = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", "--short", f"{ref}^{{commit}}"],
+            capture_output=True,
+            text=True,
+        )
+    except OSError as exc:
+        raise BenchError(f"cannot run git to find {ref!r}: {exc}") from None
+    if found.returncode != 0 or not found.stdout.strip():
+        raise BenchError(f"{ref!r} is not a commit of the repository at {REPO}")
+    return found.stdout.strip()
+
+
+def worktree(ref: str, stack: ExitStack, prefix: str = "bench-") -> Path:
+    """REF checked out (detached) into a temporary folder; `stack` removes the worktree and the folder."""
+    commit = commit_of(ref)
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))) / "tree"
+    # Registered before the add, so an interrupted add is undone too. Not checked: a failed removal must
+    # not hide the error that unwound the run (`git worktree prune` clears what is left).
+    stack.callback(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)])
+    added = subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), commit])
+    if added.returncode != 0:
+        raise BenchError(f"git worktree add of {ref} ({commit}) failed, exit {added.returncode}")
+    return folder
 
 
 def emulator_process(

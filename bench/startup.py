@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.options import new_parser
 from bench.run import raise_interrupt, say
 from bench.servers import (
-    REPO,
     THIS_CHECKOUT,
     BenchError,
     Checkout,
@@ -45,6 +43,7 @@ from bench.servers import (
     baseline_process,
     emulator_process,
     running,
+    worktree,
 )
 
 # `python -X importtime`, for whatever command line a server has.
@@ -60,14 +59,6 @@ def import_times_by_package(log: str) -> defaultdict[str, float]:
         own, _, name = line.removeprefix("import time:").split("|")
         totals[name.strip().split(".")[0]] += int(own) / 1000
     return totals
-
-
-def worktree(ref: str, stack: ExitStack) -> Path:
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-"))) / "tree"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), ref], check=True)
-    # Not checked: a failed removal must not hide the error that unwound the run (`git worktree prune`).
-    stack.callback(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)])
-    return folder
 
 
 STEPS_SERVER = Path(__file__).resolve().parent / "startup_steps.py"
@@ -158,7 +149,7 @@ def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
         sources = {"emulator": THIS_CHECKOUT}
         if compare:
-            sources[f"emulator at {compare}"] = Checkout.of(worktree(compare, stack))
+            sources[f"emulator at {compare}"] = Checkout.of(worktree(compare, stack, prefix="startup-"))
         for checkout in sources.values():
             checkout.compile()
         samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
