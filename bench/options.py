@@ -22,14 +22,16 @@ def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
     )
 
 
-def add_load_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
-    """The wrk load options and --json."""
+def add_load_arguments(
+    parser: argparse.ArgumentParser, quick_help: str, *, default_duration: int = DEFAULT_DURATION_S
+) -> None:
+    """The wrk load options and --json; a script's own `default_duration` goes to `load_options` too."""
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument(
         "--duration",
         type=int,
         metavar="SECONDS",
-        help=f"seconds per wrk load (default {DEFAULT_DURATION_S})",
+        help=f"seconds per wrk load (default {default_duration}, --quick {QUICK_DURATION_S})",
     )
     parser.add_argument(
         "--warmup", type=int, metavar="SECONDS", help=f"wrk warm-up before each load ({DEFAULT_WARMUP_S})"
@@ -77,12 +79,18 @@ class LoadOptions:
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
 
 
-def load_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> LoadFields:
-    """The options of `add_load_arguments` and `add_check_argument`, checked (`parser.error` otherwise)."""
+def load_options(
+    parser: argparse.ArgumentParser,
+    arguments: argparse.Namespace,
+    *,
+    default_duration: int = DEFAULT_DURATION_S,
+) -> LoadFields:
+    """The options of `add_load_arguments` and `add_check_argument`, checked (`parser.error` otherwise);
+    `check` is False for a script without --check."""
     duration: int = (
         arguments.duration
         if arguments.duration is not None
-        else (QUICK_DURATION_S if arguments.quick else DEFAULT_DURATION_S)
+        else (QUICK_DURATION_S if arguments.quick else default_duration)
     )
     warmup: int = arguments.warmup if arguments.warmup is not None else DEFAULT_WARMUP_S
     if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
@@ -93,5 +101,5 @@ def load_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace)
         threads=arguments.threads,
         connections=arguments.connections,
         json_path=arguments.json_path,
-        check=arguments.check,
+        check=getattr(arguments, "check", False),
     )
