@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -258,10 +257,8 @@ class Database:
         Concurrent writers queue while one transaction commits; the next transaction takes them all, each
         in a savepoint of its own, and commits them with one sync to disk. Each caller gets its own result
         or exception only after that commit, so an acknowledged write is always durable, while a burst of
-        writes pays for one fsync instead of one each. The commits run in a worker thread, back to back
-        while writes keep coming, so reads keep being answered meanwhile and a loop busy with reads does
-        not hold the next commit back (not for an in-memory database, whose one connection cannot be
-        shared: its writes run on the loop, one at a time).
+        writes pays for one fsync instead of one each. The commit runs in a worker thread so reads keep
+        being answered meanwhile (not for an in-memory database, whose one connection cannot be shared).
         """
         return await self._batcher.submit(work)
 
@@ -377,71 +374,46 @@ def page_rows(
 
 
 class _WriteBatcher:
-    """Group commit for `Database.write`.
-
-    A worker thread drains the queue: it commits every write that arrived while it committed the last
-    batch, hands each caller its outcome on the caller's event loop, and takes the next batch at once. The
-    event loop is needed only to queue a write and to hear of its outcome, never between two commits: a
-    loop busy answering reads delays when a caller hears of its write, not when the next batch commits
-    (when each batch waited for the loop to start the next, a busy machine left the writer idle most of
-    the time while reads were answered). The thread is one of the loop's executor, held only while there
-    are writes to commit.
-    """
+    """Group commit for `Database.write`; all of its state is touched on the event loop only."""
 
     def __init__(self, database: Database, *, in_thread: bool) -> None:
         self.database = database
         self.in_thread = in_thread
-        # Shared by the event loops that submit and the thread that drains.
-        self._lock = threading.Lock()
-        self._queue: list[_Pending] = []
-        self._draining = False
+        self.queue: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.draining = False
+        self.task: asyncio.Task[None] | None = None
 
     async def submit(self, work: Callable[[Session], Value]) -> Value:
-        if not self.in_thread:
-            # An in-memory database's one connection cannot go to another thread; nothing else runs on the
-            # loop meanwhile, so there is nothing to share the transaction with either.
-            with self.database.writing() as session:
-                return work(session)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Value] = loop.create_future()
-        pending = _Pending(work, future)
-        with self._lock:
-            self._queue.append(pending)
-            start, self._draining = not self._draining, True
-        if start:
-            try:
-                loop.run_in_executor(None, self._drain)
-            except BaseException:  # no thread to be had (the executor is shut down): this write is not made
-                with self._lock:
-                    self._queue.remove(pending)
-                    self._draining = False
-                raise
+        self.queue.append((work, future))
+        if not self.draining:
+            self.draining = True
+            self.task = loop.create_task(self._drain())
         return await future
 
-    def _drain(self) -> None:
+    async def _drain(self) -> None:
         try:
-            while batch := self._take():
-                outcomes: list[_Done | _Failed] = [_Failed(RuntimeError("the write was interrupted"))] * len(
-                    batch
-                )
-                try:
-                    outcomes = self._commit([pending.work for pending in batch])
-                except Exception as exc:  # the commit itself failed: nobody's write happened
-                    outcomes = [_Failed(exc)] * len(batch)
-                finally:
-                    # Even when interrupted, no caller is left waiting forever.
-                    _deliver(batch, outcomes)
-        except BaseException:
-            with self._lock:
-                self._draining = False
-            raise
+            while self.queue:
+                batch, self.queue = self.queue, []
+                await self._commit_batch(batch)
+        finally:
+            self.draining = False
 
-    def _take(self) -> list[_Pending]:
-        """Everything queued, or nothing and the drain ends (in one step, so no write is left behind)."""
-        with self._lock:
-            batch, self._queue = self._queue, []
-            self._draining = bool(batch)
-            return batch
+    async def _commit_batch(self, batch: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]]) -> None:
+        works = [work for work, _ in batch]
+        outcomes: list[_Done | _Failed] = [_Failed(RuntimeError("the write was interrupted"))] * len(batch)
+        try:
+            if self.in_thread:
+                outcomes = await asyncio.to_thread(self._commit, works)
+            else:
+                outcomes = self._commit(works)
+        except Exception as exc:  # the commit itself failed: nobody's write happened
+            outcomes = [_Failed(exc)] * len(batch)
+        finally:
+            # Even when interrupted (cancelled at shutdown), no caller is left waiting forever.
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                _settle(future, outcome)
 
     def _commit(self, works: list[Callable[[Session], Any]]) -> list[_Done | _Failed]:
         # Optimistic: every write succeeds, so no savepoints. When one fails, the whole transaction is
@@ -460,27 +432,6 @@ class _WriteBatcher:
                 except Exception as exc:  # this write alone is undone; the others still commit
                     outcomes.append(_Failed(exc))
         return outcomes
-
-
-@dataclass(frozen=True)
-class _Pending:
-    work: Callable[[Session], Any]
-    future: asyncio.Future[Any]
-
-
-def _deliver(batch: list[_Pending], outcomes: list[_Done | _Failed]) -> None:
-    """Each outcome to its caller's loop: one wake-up per loop, however many writes the batch held."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], _Done | _Failed]]] = {}
-    for pending, outcome in zip(batch, outcomes, strict=True):
-        by_loop.setdefault(pending.future.get_loop(), []).append((pending.future, outcome))
-    for loop, settled in by_loop.items():
-        with suppress(RuntimeError):  # that loop is closed: nobody there is waiting any more
-            loop.call_soon_threadsafe(_settle_all, settled)
-
-
-def _settle_all(settled: list[tuple[asyncio.Future[Any], _Done | _Failed]]) -> None:
-    for future, outcome in settled:
-        _settle(future, outcome)
 
 
 def _settle(future: asyncio.Future[Any], outcome: _Done | _Failed) -> None:
