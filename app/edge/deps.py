@@ -1,20 +1,21 @@
 """Typed dependencies, so a route's signature says what it needs.
 
-No `from __future__ import annotations` here: FastAPI reads the path parameters that `sid_in_path`
-declares from annotations evaluated where the dependency is made.
+No `from __future__ import annotations` here: FastAPI reads the path parameters declared with
+`sid_in_path` from annotations evaluated where they are declared.
 """
 
 import asyncio
 import ipaddress
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import AfterValidator
 
 from ..db import Database
 from ..settings import Settings
 from ..twilio import sids
-from ..twilio.errors import NotFound, unauthenticated
+from ..twilio.errors import unauthenticated
 from ..twilio.forms import FormParameters
 from .context import RequestContext
 
@@ -110,21 +111,23 @@ async def twilio_call(request: Request) -> TwilioCall:
     return TwilioCall(request, context, account_sid, app_state.database, app_state.settings)
 
 
-def sid_in_path(name: str, prefix: str) -> Any:
-    """A path parameter that must be a SID of this kind: a malformed one is answered as an unknown one,
-    404."""
+def sid_in_path(prefix: str) -> AfterValidator:
+    """What makes a path parameter a SID of this kind: a malformed one is answered as an unknown one, 404
+    (the validation error handler answers any path parameter's error so).
 
-    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a
-    # hop that cost a busy server two thirds of its GET throughput.
-    async def checked(value: Annotated[str, Path(alias=name)]) -> str:
+    A validator on the parameter, not a dependency of its own: FastAPI solving one more dependency per
+    request was a tenth of a cached GET's CPU.
+    """
+
+    def checked(value: str) -> str:
         if not sids.is_sid(value, prefix):
-            raise NotFound
+            raise ValueError(f"not a {prefix} SID")
         return value
 
-    return Depends(checked)
+    return AfterValidator(checked)
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TwilioCallDep = Annotated[TwilioCall, Depends(twilio_call)]
-ServiceSid = Annotated[str, sid_in_path("ChatServiceSid", sids.SERVICE)]
+ServiceSid = Annotated[str, Path(alias="ChatServiceSid"), sid_in_path(sids.SERVICE)]

@@ -121,10 +121,14 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     return error_response(generic_error(exc.status_code))
 
 
-async def _validation_error_handler(_: Request, exc: Exception) -> Response:
+async def _validation_error_handler(request: Request, exc: Exception) -> Response:
     # Routes parse their own input; this only catches a parameter FastAPI rejected first.
     assert isinstance(exc, RequestValidationError)
-    names = [str(err.get("loc", ["", "?"])[-1]) for err in exc.errors()]
+    errors = exc.errors()
+    if any(err.get("loc", ("",))[0] == "path" for err in errors):
+        # A path SID of the wrong kind or shape names nothing, as Twilio answers it.
+        return error_response(not_found(request.scope["path"]))
+    names = [str(err.get("loc", ["", "?"])[-1]) for err in errors]
     message = f"Invalid parameter {names[0]}" if names else "Invalid request"
     return error_response(TwilioError(400, INVALID_PARAMETER, message))
 

@@ -8,7 +8,7 @@ name each path form's own dependency, evaluated where the handlers are made.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
 from ...activity import rest as post_events
@@ -27,7 +27,7 @@ router = APIRouter(tags=["ConversationsV1Message"])
 LINKS = {"delivery_receipts": "Receipts", "channel_metadata": "ChannelMetadata"}
 
 # A message in a path: its SID only; anything else is answered as an unknown message, 404.
-MessageSid = Annotated[str, sid_in_path("Sid", rules.MESSAGE)]
+MessageSid = Annotated[str, Path(alias="Sid"), sid_in_path(rules.MESSAGE)]
 
 
 def media_json(message: ConversationMessage) -> list[dict[str, Any]] | None:

@@ -8,7 +8,7 @@ name each path form's own dependency, evaluated where the handlers are made.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
 
 from ...edge.deps import TwilioCallDep, sid_in_path
@@ -24,7 +24,7 @@ from .models import ConversationWebhook
 router = APIRouter(tags=["ConversationsV1Webhook"])
 
 # A malformed webhook SID is answered as an unknown one.
-WebhookSid = Annotated[str, sid_in_path("Sid", rules.WEBHOOK)]
+WebhookSid = Annotated[str, Path(alias="Sid"), sid_in_path(rules.WEBHOOK)]
 
 
 def configuration_json(webhook: ConversationWebhook) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from ...edge.deps import TwilioCallDep, sid_in_path
@@ -17,7 +17,7 @@ from .models import ConversationService
 
 router = APIRouter(prefix="/v1/Services", tags=["ConversationsV1Service"])
 
-ServiceSid = Annotated[str, sid_in_path("Sid", sids.SERVICE)]
+ServiceSid = Annotated[str, Path(alias="Sid"), sid_in_path(sids.SERVICE)]
 
 LINKS = {
     "conversations": "Conversations",
