@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,16 +29,15 @@ from tests.conftest import (
     new_service,
     webhooks_path,
 )
+from tests.npm import NpmError, ensure_installed
 
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 RUNNER = NODE_DIR / "run_calls.js"
 TWILIO_NODE_VERSION = "6.3.1"
-INSTALLED_PACKAGE = NODE_DIR / "node_modules" / "twilio" / "package.json"
 # Generous: a busy machine starts Node and loads the library slowly; a hang still ends.
 NODE_TIMEOUT = 300.0
-NPM_TIMEOUT = 600.0
 
 TWILIO_BASE = "https://conversations.twilio.com"
 UNKNOWN_SERVICE = "IS" + "e" * 32
@@ -56,41 +54,16 @@ DEMO_WEBHOOKS = {
 }
 
 
-def installed_version() -> str | None:
-    if not INSTALLED_PACKAGE.is_file():
-        return None
-    version = json.loads(INSTALLED_PACKAGE.read_text()).get("version")
-    return version if isinstance(version, str) else None
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The `node` executable, with twilio@6.3.1 installed in tests/node (npm install on first use)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is required for tests/test_node_sdk.py: no `node` on PATH (install Node.js 18+)")
-    if installed_version() != TWILIO_NODE_VERSION:
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is required to install the twilio Node library: no `npm` on PATH")
-        try:
-            # npm runs scripts in processes of its own: `run` kills them with it, however it ends.
-            completed = run(
-                [npm, "install", "--no-audit", "--no-fund", "--no-package-lock"],
-                cwd=NODE_DIR,
-                timeout=NPM_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"`npm install` in {NODE_DIR} did not finish within {NPM_TIMEOUT:.0f} s")
-        if completed.returncode != 0:
-            pytest.fail(
-                f"`npm install` in {NODE_DIR} failed ({completed.returncode}):\n"
-                f"{completed.stdout}\n{completed.stderr}"
-            )
-    if installed_version() != TWILIO_NODE_VERSION:
-        pytest.fail(
-            f"expected twilio {TWILIO_NODE_VERSION} in {INSTALLED_PACKAGE}, found {installed_version()}"
-        )
+    try:
+        ensure_installed(NODE_DIR, "twilio", TWILIO_NODE_VERSION)
+    except NpmError as exc:
+        pytest.fail(str(exc))
     return node
 
 

@@ -27,7 +27,8 @@ from twilio_conversations_emulator.testing.processes import run
 from twilio_conversations_emulator.testing.server import ProxyProcess, exported, free_port
 
 from tests.conftest import DEMO_ACCOUNT, DEMO_TOKEN, REPO, Server, start_server
-from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, NPM_TIMEOUT, node
+from tests.npm import NpmError, ensure_installed
+from tests.test_node_sdk import NODE_DIR, NODE_TIMEOUT, node
 from tests.test_readme import readme_block, with_node_modules
 from tests.three_ways import EXPECTED, scenario, seen
 
@@ -36,7 +37,6 @@ __all__ = ["node"]  # the fixture that installs the twilio Node library, shared 
 
 CLI_DIR = Path(__file__).resolve().parent / "node-cli"
 TWILIO_CLI_VERSION = "6.2.4"
-CLI_PACKAGE = CLI_DIR / "node_modules" / "twilio-cli" / "package.json"
 CLI_TIMEOUT = 120.0
 EXPORTED = [
     "HTTP_PROXY",
@@ -206,26 +206,15 @@ def test_twilio_node_follows_list_pages_through_the_proxy(node: str, proxied: Pr
 # --- twilio-cli ----------------------------------------------------------------------------------------
 
 
-def cli_version() -> str | None:
-    if not CLI_PACKAGE.is_file():
-        return None
-    version = json.loads(CLI_PACKAGE.read_text()).get("version")
-    return version if isinstance(version, str) else None
-
-
 @pytest.fixture(scope="session")
 def twilio_cli() -> Path:
     """twilio-cli 6.2.4's `twilio`, installed by npm into tests/node-cli on first use and kept there."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("twilio-cli needs Node.js and npm: no `node` or `npm` on PATH")
-    if cli_version() != TWILIO_CLI_VERSION:
-        completed = run(
-            [shutil.which("npm") or "npm", "install", "--no-audit", "--no-fund", "--no-package-lock"],
-            cwd=CLI_DIR,
-            timeout=NPM_TIMEOUT,
-        )
-        assert completed.returncode == 0, f"`npm install` in {CLI_DIR} failed:\n{completed.stderr}"
-    assert cli_version() == TWILIO_CLI_VERSION, f"expected twilio-cli {TWILIO_CLI_VERSION} in {CLI_PACKAGE}"
+    try:
+        ensure_installed(CLI_DIR, "twilio-cli", TWILIO_CLI_VERSION)
+    except NpmError as exc:
+        pytest.fail(str(exc))
     return CLI_DIR / "node_modules" / ".bin"
 
 
