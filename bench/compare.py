@@ -127,7 +127,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     except ValueError as exc:
         parser.error(f"--loads {exc}")
     return Options(
-        **load_options(parser, arguments, default_duration=DEFAULT_DURATION_S),
+        **load_options(parser, arguments),
         ref=arguments.ref,
         rounds=arguments.rounds,
         loads=loads,

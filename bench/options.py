@@ -25,7 +25,8 @@ def new_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 def add_load_arguments(
     parser: argparse.ArgumentParser, quick_help: str, *, default_duration: int = DEFAULT_DURATION_S
 ) -> None:
-    """The wrk load options and --json; a script's own `default_duration` goes to `load_options` too."""
+    """The wrk load options and --json; a script's own `default_duration` is kept for `load_options`."""
+    parser.set_defaults(default_duration=default_duration)  # a value of the namespace, not an option
     parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument(
         "--duration",
@@ -79,18 +80,13 @@ class LoadOptions:
         return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(self).items()}
 
 
-def load_options(
-    parser: argparse.ArgumentParser,
-    arguments: argparse.Namespace,
-    *,
-    default_duration: int = DEFAULT_DURATION_S,
-) -> LoadFields:
+def load_options(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> LoadFields:
     """The options of `add_load_arguments` and `add_check_argument`, checked (`parser.error` otherwise);
     `check` is False for a script without --check."""
     duration: int = (
         arguments.duration
         if arguments.duration is not None
-        else (QUICK_DURATION_S if arguments.quick else default_duration)
+        else (QUICK_DURATION_S if arguments.quick else arguments.default_duration)
     )
     warmup: int = arguments.warmup if arguments.warmup is not None else DEFAULT_WARMUP_S
     if duration < 1 or warmup < 0 or arguments.threads < 1 or arguments.connections < arguments.threads:
