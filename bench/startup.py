@@ -41,6 +41,7 @@ from bench.servers import (
     CommandServer,
     ServerProcess,
     baseline_process,
+    commit_of,
     emulator_process,
     running,
     worktree,
@@ -149,7 +150,10 @@ def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-")))
         sources = {"emulator": THIS_CHECKOUT}
         if compare:
-            sources[f"emulator at {compare}"] = Checkout.of(worktree(compare, stack, prefix="startup-"))
+            # Named after the commit, not REF: the name is part of the server's log file name, and a REF
+            # such as origin/main is not a file name.
+            name = f"emulator at {commit_of(compare)}"
+            sources[name] = Checkout.of(worktree(compare, stack, prefix="startup-"))
         for checkout in sources.values():
             checkout.compile()
         samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
