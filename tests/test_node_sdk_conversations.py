@@ -10,7 +10,6 @@ unique names in paths, and the pages `list()` follows.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -855,17 +854,8 @@ def test_scoped_webhooks_round_trip_every_operation_on_both_forms(node: str, emu
 # --- REST calls that ask for their hooks -----------------------------------------------------------------
 
 
-@pytest.fixture
-def node_or_skip(request: pytest.FixtureRequest) -> str:
-    """The `node` fixture, or a skip when this machine has no Node.js."""
-    if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed: no `node` on PATH")
-    found: str = request.getfixturevalue("node")
-    return found
-
-
 def test_the_node_library_drives_the_post_event_hooks(
-    node_or_skip: str, emulator: Server, api: httpx.Client, receiver: Receiver
+    node: str, emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
     """`xTwilioWebhookEnabled: "true"` on every create, update and remove sends the header, and each call
     fires its post-events, signed; a call without it fires nothing."""
@@ -884,7 +874,7 @@ def test_the_node_library_drives_the_post_event_hooks(
     steps.add("messages.remove", sid, **nested, sid=steps.ref(hello), params=on)
     steps.add("participants.remove", sid, **nested, sid=steps.ref(alice), params=on)
     steps.add("conversations.remove", sid, sid=steps.ref(room), params=on)
-    results = run_node(node_or_skip, emulator, steps.steps)
+    results = run_node(node, emulator, steps.steps)
     sent = [only_request(result)["webhookEnabled"] for result in results]
     assert sent == ["true"] * 6 + [None] + ["true"] * 3
     assert [request.params["EventType"] for request in receiver.requests] == [

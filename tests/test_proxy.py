@@ -210,7 +210,9 @@ def test_twilio_node_follows_list_pages_through_the_proxy(node: str, proxied: Pr
 def twilio_cli() -> Path:
     """twilio-cli 6.2.4's `twilio`, installed by npm into tests/node-cli on first use and kept there."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("twilio-cli needs Node.js and npm: no `node` or `npm` on PATH")
+        # As tests/test_node_sdk.py's `node` fixture: the suite needs Node.js (README), and a skip would
+        # hide that these tests never ran.
+        pytest.fail("twilio-cli needs Node.js and npm: no `node` or `npm` on PATH (install Node.js 18+)")
     try:
         ensure_installed(CLI_DIR, "twilio-cli", TWILIO_CLI_VERSION)
     except NpmError as exc:
