@@ -155,20 +155,33 @@ def configure_hooks(client, service_sid):
 """
 
 
-def run_user_suite(pytester: pytest.Pytester, opening: str) -> pytest.RunResult:
+def run_user_suite(pytester: pytest.Pytester, opening: str, *options: str) -> pytest.RunResult:
     """The README's test file that `opening` finds, beside the user module it tests, run by a new pytest
-    with no TWILIO_ variables from this one."""
+    with no TWILIO_ variables from this one, and with these options."""
     pytester.makepyfile(test_chat=readme_block("python", opening))
     pytester.mkpydir("myapp")
     (pytester.path / "myapp" / "chat.py").write_text(USER_MODULE, encoding="utf-8")
     for name in list(os.environ):
         if name.startswith("TWILIO_"):
             pytester._monkeypatch.delenv(name)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *options)
 
 
 def test_the_pytest_example_passes_on_the_plugin(pytester: pytest.Pytester) -> None:
     run_user_suite(pytester, "def test_survives_rate_limits").assert_outcomes(passed=2)
+
+
+def test_the_pytest_example_passes_run_after_run_on_a_running_emulator(
+    pytester: pytest.Pytester, emulator: Server
+) -> None:
+    """With `--twilio-emulator-url` the plugin never wipes the emulator whole: the example's fault and
+    journal read are its account's, so a second run does not meet the first one's leftovers, and no fault
+    outlives the suite."""
+    url = f"--twilio-emulator-url={emulator.base_url}"
+    run_user_suite(pytester, "def test_survives_rate_limits", url).assert_outcomes(passed=2)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", url).assert_outcomes(passed=2)
+    with emulator.client() as client:
+        assert client.get("/_emulator/faults").json() == {"faults": []}
 
 
 def test_the_mock_twilio_example_passes_in_process(pytester: pytest.Pytester) -> None:
