@@ -93,8 +93,9 @@ def proxy_installed() -> bool:
     if importlib.util.find_spec("mitmproxy") is not None:
         return True
     print(
-        "twilio-emulator: the proxy needs mitmproxy: "
-        "pip install 'twilio-conversations-emulator[proxy]' (or pip install mitmproxy)",
+        # Not the distribution's name with the extra: it is not on PyPI, where the name could be anyone's.
+        "twilio-emulator: the proxy needs mitmproxy, this package's `proxy` extra: "
+        "pip install 'mitmproxy>=11.0.2'",
         file=sys.stderr,
     )
     return False

@@ -344,8 +344,9 @@ def _intercept() -> None:
         import responses
     except ImportError:
         raise ImportError(
-            "mock_twilio needs the `responses` package: "
-            "pip install 'twilio-conversations-emulator[mock]' (or pip install responses)"
+            # Not the distribution's name with the extra: it is not on PyPI, where the name could be anyone's.
+            "mock_twilio needs the `responses` package, this package's `mock` extra: "
+            "pip install 'responses>=0.25'"
         ) from None
     interception = responses.RequestsMock(assert_all_requests_are_fired=False)
     for method in METHODS:
