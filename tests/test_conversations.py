@@ -270,6 +270,18 @@ def test_update_refuses_a_bad_parameter_and_changes_nothing(
     assert in_process.snapshot() == before
 
 
+@pytest.mark.parametrize(("params", "code"), [p for p in CREATE_ERRORS if p[1] != 50384])
+def test_an_unknown_conversation_is_404_before_its_bad_parameter(
+    in_process: InProcess, app_api: httpx.Client, params: dict[str, str], code: int
+) -> None:
+    """Path lookups come before the parameters' checks, as for participants, messages and webhooks."""
+    created(app_api, UniqueName="known")
+    before = in_process.snapshot()
+    for path in ("/v1/Conversations/CH" + "0" * 32, "/v1/Conversations/unknown"):
+        assert_twilio_error(app_api.post(path, data=params), 404, 20404)
+    assert in_process.snapshot() == before
+
+
 def test_any_json_value_is_accepted_as_attributes(app_api: httpx.Client) -> None:
     # Integers of more than 4300 digits are JSON, though Python refuses to convert them (it answered 500).
     huge = "9" * 5000

@@ -107,10 +107,15 @@ def _routes(path_form: PathForm) -> None:
 
     @router.post(prefix + "/{Sid}", operation_id=f"Update{operation}")
     async def update(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
-        changes = _changes(call.form(), creating=False)
-        conversation, previous_state = await call.database.write(
-            lambda session: rules.update_conversation(session, call.account_sid, form, key, changes)
-        )
+        parameters = call.form()
+
+        def change(session: Session) -> tuple[Conversation, str]:
+            # The path's lookup (404) before the parameters' checks (400), as every nested resource does.
+            found = rules.find_conversation(session, call.account_sid, form, key)
+            changes = _changes(parameters, creating=False)
+            return rules.update_found_conversation(session, form, found, changes)
+
+        conversation, previous_state = await call.database.write(change)
         await post_events.conversation_updated(call, conversation, previous_state)
         return TwilioJSONResponse(shaped(call, form, conversation))
 

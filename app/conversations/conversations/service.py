@@ -171,6 +171,12 @@ def update_conversation(
 ) -> tuple[Conversation, str]:
     """The updated conversation and the state it had before."""
     conversation = find_conversation(session, account_sid, form, sid_or_unique_name)
+    return update_found_conversation(session, form, conversation, changes)
+
+
+def update_found_conversation(
+    session: Session, form: ServiceForm, conversation: Conversation, changes: dict[str, Any]
+) -> tuple[Conversation, str]:
     if conversation.state == "closed":
         raise TwilioError(400, CONVERSATION_CLOSED, "The conversation is closed and can't be updated anymore")
     _check_unique_name(session, form, changes.get("unique_name"), conversation.sid)
