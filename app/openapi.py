@@ -129,7 +129,7 @@ def _twilio_errors(
     errors["429"] = _error(
         "An injected fault (`POST /_emulator/faults`) with status 429 (20429).",
         generic_error(429),
-        {"Retry-After": _header("Seconds to wait, when the fault sets `retry_after`.", "integer")},
+        {"Retry-After": _header("Seconds to wait: the fault's `retry_after`, else 1.", "integer")},
     )
     errors["500"] = _error("An unexpected error, or an injected fault (20500).", generic_error(500))
     errors["default"] = _error(

@@ -249,8 +249,20 @@ def test_fault_status_and_code(
     emulator: Server, api: httpx.Client, status: int, code: int | None, expected_code: int, message: str
 ) -> None:
     add_fault(emulator, path="/v1/Services", status=status, code=code)
-    body = assert_twilio_error(api.get("/v1/Services"), status, expected_code)
+    answer = api.get("/v1/Services")
+    body = assert_twilio_error(answer, status, expected_code)
     assert body["message"] == message
+    assert "retry-after" not in answer.headers  # only a 429 says when to retry unless told
+
+
+def test_a_429_fault_that_names_no_retry_after_says_one_second(emulator: Server, api: httpx.Client) -> None:
+    created = add_fault(emulator, method="GET", path="/v1/Services", status=429)
+    assert created["retry_after"] == 1  # the listing shows what the answer will carry
+    before = emulator.snapshot()
+    answer = api.get("/v1/Services")
+    assert_twilio_error(answer, 429, 20429)
+    assert answer.headers["retry-after"] == "1"
+    assert emulator.snapshot() == before
 
 
 def test_fault_times_and_matching(emulator: Server, api: httpx.Client) -> None:

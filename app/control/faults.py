@@ -23,6 +23,8 @@ from .tables import fault as fault_table
 
 # Methods a fault may name; "*" matches any.
 FAULT_METHODS = ("*", "GET", "POST", "DELETE")
+# A rate limit always says when to come back: the seconds a 429 fault that names none sends.
+RATE_LIMIT_RETRY_AFTER_S = 1
 
 
 @dataclass(frozen=True)
@@ -65,21 +67,29 @@ class Fault:
             return None
         return self.code if self.code is not None else code_for_status(self.status)
 
+    @property
+    def effective_retry_after(self) -> int | None:
+        """The `Retry-After` seconds the fault answers with: the ones asked for, else a 429's default."""
+        if self.retry_after is None and self.status == 429:
+            return RATE_LIMIT_RETRY_AFTER_S
+        return self.retry_after
+
     def error(self) -> TwilioError | None:
         if self.status is None:
             return None
         error = generic_error(self.status)
         if self.code is not None:
             error.code = self.code
-        if self.retry_after is not None:
-            error.headers["Retry-After"] = str(self.retry_after)
+        retry_after = self.effective_retry_after
+        if retry_after is not None:
+            error.headers["Retry-After"] = str(retry_after)
         if self.status == 401:
             error.message = "Authenticate"
         return error
 
     def as_json(self) -> dict[str, Any]:
-        # The code it will answer with, so a listing shows what a matching request gets.
-        return asdict(self) | {"code": self.effective_code}
+        # The code and `Retry-After` it will answer with, so a listing shows what a matching request gets.
+        return asdict(self) | {"code": self.effective_code, "retry_after": self.effective_retry_after}
 
 
 class Faults(Protocol):
