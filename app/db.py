@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Column, MetaData, Table, delete, event, insert, select
+from sqlalchemy import Column, MetaData, Table, delete, event, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine, text
@@ -362,20 +362,30 @@ def page_rows(
     request: PageRequest,
     *,
     descending: bool = False,
+    moment: Any = None,
 ) -> list[Value]:
-    """The rows of one list page, and one more if there are more: in list order (by `key`, `descending`
-    or not), after or before the request's keyset position, else at its offset."""
+    """The rows of one list page, and one more if there are more: in list order (by `key`, or by the
+    date column `moment` and then `key`; `descending` or not), after or before the request's keyset
+    position, else at its offset. With `moment`, the position must carry a date (`Position.moment`)."""
     position = request.position
     probe = request.size + 1
-    forward = key.desc() if descending else key.asc()
+    columns = (key,) if moment is None else (moment, key)
+    forward = [column.desc() if descending else column.asc() for column in columns]
     if position is None:
-        return list(session.exec(statement.order_by(forward).offset(request.offset).limit(probe)))
+        return list(session.exec(statement.order_by(*forward).offset(request.offset).limit(probe)))
+    ordered: Any
+    anchor: Any
+    if moment is None:
+        ordered, anchor = key, position.key
+    else:
+        assert position.moment is not None, "a dated list's position has its row's date"
+        ordered, anchor = tuple_(moment, key), tuple_(position.moment, position.key)
     if position.after:
-        beyond = key < position.key if descending else key > position.key
-        return list(session.exec(statement.where(beyond).order_by(forward).limit(probe)))
-    before = key > position.key if descending else key < position.key
-    backward = key.asc() if descending else key.desc()
-    rows = list(session.exec(statement.where(before).order_by(backward).limit(probe)))
+        beyond = ordered < anchor if descending else ordered > anchor
+        return list(session.exec(statement.where(beyond).order_by(*forward).limit(probe)))
+    before = ordered > anchor if descending else ordered < anchor
+    backward = [column.asc() if descending else column.desc() for column in columns]
+    rows = list(session.exec(statement.where(before).order_by(*backward).limit(probe)))
     return rows[::-1]
 
 

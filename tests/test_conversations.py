@@ -388,6 +388,70 @@ def test_list_by_dates_is_newest_first_and_covers_whole_days(app_api: httpx.Clie
     assert parse_qs(urlsplit(until["meta"]["url"]).query)["EndDate"] == ["2020-05-01T23:59:59Z"]
 
 
+def sids_of_pages(api: httpx.Client, url: str, link: str = "next_page_url") -> list[str]:
+    """The SIDs of the page at `url` and of every page its `link` leads to, in the order read."""
+    seen: list[str] = []
+    while url:
+        page = api.get(url).json()
+        seen += [item["sid"] for item in page["conversations"]]
+        url = page["meta"][link]
+    return seen
+
+
+def test_list_by_dates_is_by_creation_date_not_by_when_rows_were_made(app_api: httpx.Client) -> None:
+    """A given `DateCreated` places a conversation by that date, before rows made earlier; equal dates go
+    newest made first. Paging keeps that order both ways."""
+    fifth = created(app_api, DateCreated="2020-01-05T10:00:00Z")["sid"]
+    first = created(app_api, DateCreated="2020-01-01T10:00:00Z")["sid"]
+    third_a = created(app_api, DateCreated="2020-01-03T10:00:00Z")["sid"]
+    third_b = created(app_api, DateCreated="2020-01-03T10:00:00Z")["sid"]
+    expected = [fifth, third_b, third_a, first]
+    whole = app_api.get("/v1/Conversations", params={"StartDate": "2020-01-01"}).json()
+    assert [item["sid"] for item in whole["conversations"]] == expected
+    paged = "/v1/Conversations?StartDate=2020-01-01&PageSize=1"
+    assert sids_of_pages(app_api, paged) == expected
+    last = app_api.get(paged).json()
+    while last["meta"]["next_page_url"]:
+        last = app_api.get(last["meta"]["next_page_url"]).json()
+    assert sids_of_pages(app_api, last["meta"]["url"], "previous_page_url") == expected[::-1]
+    # Unfiltered, the list stays in the order the rows were made.
+    plain = app_api.get("/v1/Conversations").json()["conversations"]
+    assert [item["sid"] for item in plain] == [fifth, first, third_a, third_b]
+
+
+def test_a_dated_list_keeps_its_place_when_the_rows_it_showed_are_deleted(app_api: httpx.Client) -> None:
+    """As a client deleting everything it lists does: the next page is found from the token's date and
+    key, not from the rows the token came after."""
+    sids = [created(app_api, DateCreated=f"2020-02-0{day}T00:00:00Z")["sid"] for day in range(1, 6)]
+    page = app_api.get("/v1/Conversations", params={"StartDate": "2020-02-01", "PageSize": 2}).json()
+    removed = [item["sid"] for item in page["conversations"]]
+    assert removed == sids[::-1][:2]  # newest first
+    for sid in removed:
+        assert app_api.delete(f"/v1/Conversations/{sid}").status_code == 204
+    assert sids_of_pages(app_api, page["meta"]["next_page_url"]) == sids[::-1][2:]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "PA1",  # a token of the list in creation order: no date to find its place by
+        "PA1M",
+        "PA1Mx",
+        "PAM63713000000000000",
+        "PA1M999999999999999999",  # past the year 9999
+    ],
+)
+def test_a_dated_list_refuses_a_token_it_did_not_issue(
+    in_process: InProcess, app_api: httpx.Client, token: str
+) -> None:
+    created(app_api, DateCreated="2020-03-01T00:00:00Z")
+    before = in_process.snapshot()
+    query = {"StartDate": "2020-03-01", "PageToken": token, "Page": "1"}
+    body = assert_twilio_error(app_api.get("/v1/Conversations", params=query), 400, 20002)
+    assert "PageToken" in body["message"]
+    assert in_process.snapshot() == before
+
+
 @pytest.mark.parametrize(
     "params",
     [

@@ -102,4 +102,12 @@ def list_conversations_page(
         statement = statement.where(col(Conversation.date_created) >= created_from)
     if created_to is not None:
         statement = statement.where(col(Conversation.date_created) <= created_to)
-    return page_rows(session, statement, col(Conversation.id), request, descending=newest_first)
+    # Newest first is by creation date (a given `DateCreated` may be older than rows made before it).
+    return page_rows(
+        session,
+        statement,
+        col(Conversation.id),
+        request,
+        descending=newest_first,
+        moment=col(Conversation.date_created) if newest_first else None,
+    )

@@ -228,9 +228,17 @@ def checked_filters(query: dict[str, str]) -> ListFilters:
     return ListFilters(state, created_from, created_to, given)
 
 
+def _date_created(conversation: Conversation) -> datetime:
+    return conversation.date_created
+
+
 def list_page(
     session: Session, account_sid: str, form: ServiceForm, request: PageRequest, filters: ListFilters
 ) -> Page[Conversation]:
+    position = request.position
+    if filters.newest_first and position is not None and position.moment is None:
+        # A token of the list in creation order: it has no date to find its place in this one.
+        raise fields.invalid("PageToken", "is not a page token of this list")
     rows = list_conversations_page(
         session,
         account_sid,
@@ -241,4 +249,4 @@ def list_page(
         created_to=filters.created_to,
         newest_first=filters.newest_first,
     )
-    return Page.cut(request, rows)
+    return Page.cut(request, rows, _date_created if filters.newest_first else None)
