@@ -298,7 +298,7 @@ class Database:
     def wipe(self, session: Session, account_sid: str | None = None) -> None:
         """Delete every row, or every row of one account, from every table (children first)."""
         # Core statements on the session's connection: test suites reset before every test, and the ORM's
-        # handling of each statement was a third of a reset.
+        # handling of each statement was about a tenth of a reset.
         connection = session.connection()
         for table in reversed(self._tables):
             statement = delete(table)
