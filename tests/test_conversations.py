@@ -419,6 +419,19 @@ def test_list_by_dates_is_by_creation_date_not_by_when_rows_were_made(app_api: h
     assert [item["sid"] for item in plain] == [fifth, first, third_a, third_b]
 
 
+def test_a_dated_list_pages_through_dates_before_1970_and_the_year_1000(app_api: httpx.Client) -> None:
+    """Page tokens count microseconds from the year 1: old dates and ties page like any others."""
+    dates = ["1969-12-31T23:59:59Z", "0999-06-01T00:00:00Z", "1970-01-01T00:00:00Z", "0999-06-01T00:00:00Z"]
+    made = [created(app_api, DateCreated=moment)["sid"] for moment in dates]
+    expected = [made[2], made[0], made[3], made[1]]  # by date, newest first; the tie newest made first
+    paged = "/v1/Conversations?EndDate=2020-01-01&PageSize=1"
+    assert sids_of_pages(app_api, paged) == expected
+    last = app_api.get(paged).json()
+    while last["meta"]["next_page_url"]:
+        last = app_api.get(last["meta"]["next_page_url"]).json()
+    assert sids_of_pages(app_api, last["meta"]["url"], "previous_page_url") == expected[::-1]
+
+
 def test_a_dated_list_keeps_its_place_when_the_rows_it_showed_are_deleted(app_api: httpx.Client) -> None:
     """As a client deleting everything it lists does: the next page is found from the token's date and
     key, not from the rows the token came after."""
@@ -449,6 +462,19 @@ def test_a_dated_list_refuses_a_token_it_did_not_issue(
     query = {"StartDate": "2020-03-01", "PageToken": token, "Page": "1"}
     body = assert_twilio_error(app_api.get("/v1/Conversations", params=query), 400, 20002)
     assert "PageToken" in body["message"]
+    assert in_process.snapshot() == before
+
+
+def test_an_undated_list_refuses_a_dated_token(in_process: InProcess, app_api: httpx.Client) -> None:
+    for _ in range(2):
+        created(app_api, DateCreated="2020-03-01T00:00:00Z")
+    dated = app_api.get("/v1/Conversations", params={"StartDate": "2020-03-01", "PageSize": 1}).json()
+    [token] = parse_qs(urlsplit(dated["meta"]["next_page_url"]).query)["PageToken"]
+    assert app_api.get(dated["meta"]["next_page_url"]).status_code == 200  # its own list takes it
+    before = in_process.snapshot()
+    for path in ("/v1/Conversations", "/v1/Services"):
+        query = {"PageToken": token, "Page": "1"}
+        assert_twilio_error(app_api.get(path, params=query), 400, 20002)
     assert in_process.snapshot() == before
 
 

@@ -125,8 +125,11 @@ def _position(token: str) -> Position | None:
     return Position(kind == AFTER, key, moment)
 
 
-def page_request(query: Mapping[str, str], limits: PageLimits = PageLimits()) -> PageRequest:
-    """`PageSize`, `Page` and `PageToken` from a query, checked; 400 / 20002 for a bad one."""
+def page_request(
+    query: Mapping[str, str], limits: PageLimits = PageLimits(), *, dated: bool = False
+) -> PageRequest:
+    """`PageSize`, `Page` and `PageToken` from a query, checked; 400 / 20002 for a bad one. `dated`: the
+    list is in the order of a date, so its tokens carry one (and a token without one is another list's)."""
     size = limits.default
     given = query.get("PageSize")
     if given is not None:
@@ -140,8 +143,10 @@ def page_request(query: Mapping[str, str], limits: PageLimits = PageLimits()) ->
             raise _invalid("Page", "must be a non-negative integer")
         number = int(given)
     token = query.get("PageToken")
-    if token is not None and _position(token) is None:
-        raise _invalid("PageToken", "is not a page token this server issued")
+    if token is not None:
+        position = _position(token)
+        if position is None or (position.moment is not None) != dated:
+            raise _invalid("PageToken", "is not a page token of this list")
     return PageRequest(size, number, token or None)
 
 

@@ -84,8 +84,8 @@ def _routes(path_form: PathForm) -> None:
     @router.get(prefix, operation_id=f"List{operation}")
     async def list_(call: TwilioCallDep, form: FormDep) -> Response:
         query = call.query
-        request = paging.page_request(query, rules.PAGES)
         filters = rules.checked_filters(query)
+        request = paging.page_request(query, rules.PAGES, dated=filters.newest_first)
         with call.database.reading() as session:
             page = rules.list_page(session, call.account_sid, form, request, filters)
         return TwilioJSONResponse(
@@ -107,15 +107,13 @@ def _routes(path_form: PathForm) -> None:
 
     @router.post(prefix + "/{Sid}", operation_id=f"Update{operation}")
     async def update(call: TwilioCallDep, form: FormDep, key: ConversationKey) -> Response:
-        parameters = call.form()
-
-        def change(session: Session) -> tuple[Conversation, str]:
-            # The path's lookup (404) before the parameters' checks (400), as every nested resource does.
-            found = rules.find_conversation(session, call.account_sid, form, key)
-            changes = _changes(parameters, creating=False)
-            return rules.update_found_conversation(session, form, found, changes)
-
-        conversation, previous_state = await call.database.write(change)
+        # An unknown conversation is 404 whatever the parameters say.
+        with call.database.reading() as session:
+            rules.find_conversation(session, call.account_sid, form, key)
+        changes = _changes(call.form(), creating=False)
+        conversation, previous_state = await call.database.write(
+            lambda session: rules.update_conversation(session, call.account_sid, form, key, changes)
+        )
         await post_events.conversation_updated(call, conversation, previous_state)
         return TwilioJSONResponse(shaped(call, form, conversation))
 

@@ -171,12 +171,6 @@ def update_conversation(
 ) -> tuple[Conversation, str]:
     """The updated conversation and the state it had before."""
     conversation = find_conversation(session, account_sid, form, sid_or_unique_name)
-    return update_found_conversation(session, form, conversation, changes)
-
-
-def update_found_conversation(
-    session: Session, form: ServiceForm, conversation: Conversation, changes: dict[str, Any]
-) -> tuple[Conversation, str]:
     if conversation.state == "closed":
         raise TwilioError(400, CONVERSATION_CLOSED, "The conversation is closed and can't be updated anymore")
     _check_unique_name(session, form, changes.get("unique_name"), conversation.sid)
@@ -235,10 +229,6 @@ def _date_created(conversation: Conversation) -> datetime:
 def list_page(
     session: Session, account_sid: str, form: ServiceForm, request: PageRequest, filters: ListFilters
 ) -> Page[Conversation]:
-    position = request.position
-    if filters.newest_first and position is not None and position.moment is None:
-        # A token of the list in creation order: it has no date to find its place in this one.
-        raise fields.invalid("PageToken", "is not a page token of this list")
     rows = list_conversations_page(
         session,
         account_sid,
