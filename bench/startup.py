@@ -152,8 +152,8 @@ def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None
         if compare:
             # Named after the commit, not REF: the name is part of the server's log file name, and a REF
             # such as origin/main is not a file name.
-            name = f"emulator at {commit_of(compare)}"
-            sources[name] = Checkout.of(worktree(compare, stack, prefix="startup-"))
+            commit = commit_of(compare)
+            sources[f"emulator at {commit}"] = Checkout.of(worktree(commit, stack, prefix="startup-"))
         for checkout in sources.values():
             checkout.compile()
         samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
