@@ -92,10 +92,11 @@ def proxy_installed() -> bool:
 
     if importlib.util.find_spec("mitmproxy") is not None:
         return True
+    from .extras import install_hint
+
     print(
-        # Not the distribution's name with the extra: it is not on PyPI, where the name could be anyone's.
         "twilio-emulator: the proxy needs mitmproxy, this package's `proxy` extra: "
-        "pip install 'mitmproxy>=11.0.2'",
+        + install_hint("proxy", "mitmproxy"),
         file=sys.stderr,
     )
     return False

@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -263,6 +264,14 @@ class Server:
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         return self.database.snapshot()
+
+
+def extra_requirement(extra: str) -> str:
+    """The requirement pyproject.toml gives the optional extra `extra` (which has one)."""
+    with (REPO / "pyproject.toml").open("rb") as project:
+        [requirement] = tomllib.load(project)["project"]["optional-dependencies"][extra]
+    assert isinstance(requirement, str)
+    return requirement
 
 
 def start_server(tmp: Path, **options: Any) -> Server:

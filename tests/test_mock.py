@@ -28,7 +28,14 @@ from twilio_conversations_emulator.mock import NotEmulatedError
 from twilio_conversations_emulator.settings import SettingsError
 from twilio_conversations_emulator.testing import in_process
 
-from tests.conftest import DEMO_ACCOUNT, DEMO_KEY, DEMO_KEY_SECRET, DEMO_SERVICE, DEMO_TOKEN
+from tests.conftest import (
+    DEMO_ACCOUNT,
+    DEMO_KEY,
+    DEMO_KEY_SECRET,
+    DEMO_SERVICE,
+    DEMO_TOKEN,
+    extra_requirement,
+)
 from tests.test_deliveries import Answer, Receiver, assert_signed, receiver
 
 # mock_twilio's database is its own in-memory SQLite, whatever the pass: it runs once, in the SQLite pass.
@@ -403,10 +410,10 @@ except ImportError as error:
 """
     result = run_python(script)
     assert result.returncode == 0, result.stderr
-    # The package itself, not this distribution with an extra: it is not on PyPI.
-    assert (
-        result.stdout == "mock_twilio needs the `responses` package, this package's `mock` extra: "
-        "pip install 'responses>=0.25'\n"
+    # The package itself, with the extra's pin, not this distribution with an extra: it is not on PyPI.
+    assert result.stdout == (
+        "mock_twilio needs the `responses` package, this package's `mock` extra: "
+        f"pip install '{extra_requirement('mock')}'\n"
     )
 
 

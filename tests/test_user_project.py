@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from twilio_conversations_emulator.testing import processes
 
-from tests.conftest import REPO
+from tests.conftest import REPO, extra_requirement
 
 pytestmark = [
     pytest.mark.backend_independent,  # runs once, in the SQLite pass (see tests/conftest.py)
@@ -143,5 +143,5 @@ def test_a_user_project_with_its_own_app_package_runs_its_suite_with_the_plugin(
     assert proxy.returncode == 2, proxy.stderr
     assert proxy.stderr == (
         "twilio-emulator: the proxy needs mitmproxy, this package's `proxy` extra: "
-        "pip install 'mitmproxy>=11.0.2'\n"
+        f"pip install '{extra_requirement('proxy')}'\n"
     )

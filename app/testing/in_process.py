@@ -343,10 +343,11 @@ def _intercept() -> None:
     try:
         import responses
     except ImportError:
+        from ..extras import install_hint
+
         raise ImportError(
-            # Not the distribution's name with the extra: it is not on PyPI, where the name could be anyone's.
             "mock_twilio needs the `responses` package, this package's `mock` extra: "
-            "pip install 'responses>=0.25'"
+            + install_hint("mock", "responses")
         ) from None
     interception = responses.RequestsMock(assert_all_requests_are_fired=False)
     for method in METHODS:
