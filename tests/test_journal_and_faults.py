@@ -253,6 +253,9 @@ def test_fault_status_and_code(
     body = assert_twilio_error(answer, status, expected_code)
     assert body["message"] == message
     assert "retry-after" not in answer.headers  # only a 429 says when to retry unless told
+    # An injected 401 is Twilio's own, challenge included; no other status carries one.
+    challenge = answer.headers.get("www-authenticate")
+    assert challenge == ('Basic realm="Twilio API"' if status == 401 else None)
 
 
 def test_a_429_fault_that_names_no_retry_after_says_one_second(emulator: Server, api: httpx.Client) -> None:

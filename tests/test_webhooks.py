@@ -320,6 +320,30 @@ def test_unknown_service_is_404(emulator: Server, api: httpx.Client, method: str
 
 
 @pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"Method": "PUT"}, 50055),
+        ({"Filters": "onNothing"}, 50054),
+        ({"PreWebhookUrl": "ftp://x.test"}, 50077),
+    ],
+)
+def test_an_unknown_or_another_accounts_service_is_404_before_a_bad_parameter(
+    emulator: Server, api: httpx.Client, params: dict[str, str], code: int
+) -> None:
+    """Path lookups come before the parameters' checks: a bad parameter cannot tell a caller which
+    services exist."""
+    with emulator.client("AC" + "1" * 32, "other-token") as other:
+        other.get("/v1/Services")  # the other account exists before the snapshot (permissive mode)
+        before = emulator.snapshot()
+        for client, sid in ((api, "IS" + "f" * 32), (other, DEMO_SERVICE)):
+            assert_twilio_error(client.post(webhooks_path(sid), data=params), 404, 20404)
+    assert emulator.snapshot() == before
+    # The caller's own service: the parameter's own error.
+    assert_twilio_error(api.post(webhooks_path(DEMO_SERVICE), data=params), 400, code)
+    assert emulator.snapshot() == before
+
+
+@pytest.mark.parametrize(
     "sid", ["IS123", "ISzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "CH" + "0" * 32, "IS" + "0" * 33, "is" + "0" * 32]
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import delete, insert, select, update
 
 from ..db import Database
-from ..twilio.errors import TwilioError, code_for_status, generic_error
+from ..twilio.errors import TwilioError, code_for_status, generic_error, unauthenticated
 from .tables import fault as fault_table
 
 # Methods a fault may name; "*" matches any.
@@ -77,14 +77,13 @@ class Fault:
     def error(self) -> TwilioError | None:
         if self.status is None:
             return None
-        error = generic_error(self.status)
+        # A 401 is Twilio's own, challenge header included, as for bad credentials.
+        error = unauthenticated() if self.status == 401 else generic_error(self.status)
         if self.code is not None:
             error.code = self.code
         retry_after = self.effective_retry_after
         if retry_after is not None:
             error.headers["Retry-After"] = str(retry_after)
-        if self.status == 401:
-            error.message = "Authenticate"
         return error
 
     def as_json(self) -> dict[str, Any]:

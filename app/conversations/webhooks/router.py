@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from ...edge.deps import ServiceSid, TwilioCallDep
 from ...resource import BadRequest, Resource
+from ...twilio.errors import TwilioError
 from ...twilio.responses import TwilioJSONResponse
 from .models import ServiceWebhookConfiguration
 from .rules import checked_method
@@ -39,7 +40,13 @@ async def fetch_webhooks(call: TwilioCallDep, sid: ServiceSid) -> Response:
 @router.post("/Webhooks", operation_id="UpdateServiceWebhookConfiguration")
 async def update_webhooks(call: TwilioCallDep, sid: ServiceSid) -> Response:
     # Validate every parameter before touching storage: an invalid request changes nothing.
-    changes = WebhookChanges.from_form(call.form())
+    try:
+        changes = WebhookChanges.from_form(call.form())
+    except TwilioError:
+        # An unknown service is 404 whatever the parameters say (checked only then: the hot path of a
+        # valid update reads nothing before its write, which finds the service itself).
+        fetch_configuration(call.database, call.account_sid, sid)
+        raise
     configuration = await call.database.write(
         lambda session: apply_changes(session, call.account_sid, sid, changes)
     )
