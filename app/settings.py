@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar, overload
@@ -24,6 +25,18 @@ class Flag:
 
     name: str | None = None
     metavar: str | None = None
+
+
+def bindable_host(value: str) -> str:
+    """An address to bind: an IP address or a name this machine resolves. Checked with the other settings
+    (the same lookup the bind makes), so a typo stops start-up with one line naming it, not a bind error."""
+    if value == "":  # every interface, to uvicorn
+        return value
+    try:
+        socket.getaddrinfo(value, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        raise ValueError("is neither an IP address nor a name this machine resolves") from None
+    return value
 
 
 def shipped_fixtures() -> Path:
@@ -110,6 +123,8 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    _host = field_validator("host")(bindable_host)
 
     @field_validator("webhook_allowed_targets")
     @classmethod
@@ -213,6 +228,8 @@ class ProxySettings(BaseSettings):
             "system's roots, and `env.sh`; made if missing."
         ),
     )
+
+    _host = field_validator("host")(bindable_host)
 
     @field_validator("target")
     @classmethod

@@ -295,6 +295,8 @@ def run_cli(
         ({}, ["--database", "not a url"], "--database"),
         ({"TWILIO_EMULATOR_LOG_LEVEL": "loud"}, [], "TWILIO_EMULATOR_LOG_LEVEL"),
         ({}, ["--fixtures", "/no/such/fixtures"], "/no/such/fixtures"),
+        ({}, ["--host", "999.1.1.1"], "--host"),  # not uvicorn's bind error and exit 3
+        ({"TWILIO_EMULATOR_HOST": "no-such-host.invalid"}, [], "TWILIO_EMULATOR_HOST"),
     ],
 )
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(

@@ -225,7 +225,8 @@ def test_settings_environment_leaves_out_what_is_unset(monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize(
-    ("name", "bad"), [("port", "eighty"), ("database_url", "not a url"), ("workers", "0")]
+    ("name", "bad"),
+    [("port", "eighty"), ("database_url", "not a url"), ("workers", "0"), ("host", "999.1.1.1")],
 )
 def test_a_bad_value_names_the_flag_it_came_from_or_else_the_variable(
     name: str, bad: str, monkeypatch: pytest.MonkeyPatch
@@ -236,6 +237,12 @@ def test_a_bad_value_names_the_flag_it_came_from_or_else_the_variable(
     monkeypatch.setenv(option.variable, bad)
     with pytest.raises(SettingsError, match=rf"^invalid {option.variable}: "):
         load_settings(**parsed(None))
+
+
+def test_the_proxy_refuses_a_host_it_could_not_bind_as_serve_does() -> None:
+    with pytest.raises(SettingsError, match=r"^invalid --host: .*neither an IP address nor a name"):
+        load_settings(ProxySettings, host="999.1.1.1")
+    assert load_settings(ProxySettings, host="localhost").host == "localhost"
 
 
 class Extended(Settings):
