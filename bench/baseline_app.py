@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_level=arguments.log_level,
         access_log=arguments.log_level in ("debug", "trace"),
         server_header=False,
+        ws="none",
     )
 
 

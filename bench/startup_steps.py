@@ -69,6 +69,7 @@ def main(port: int, database: Path, marks: Path) -> None:
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        ws="none",  # as app/cli.py
         http=TwilioHttpToolsProtocol,
     )
 

@@ -115,6 +115,18 @@ def test_routing_errors_use_the_envelope(
     assert emulator.snapshot() == before
 
 
+def test_a_websocket_upgrade_is_answered_as_plain_http(emulator: Server, api: httpx.Client) -> None:
+    """The server offers no WebSockets: an upgrade request is an ordinary request, answered as Twilio's."""
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+    upgrade["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+    answer = api.get(webhooks_path(DEMO_SERVICE), headers=upgrade)
+    assert answer.status_code == 200
+    assert answer.json()["chat_service_sid"] == DEMO_SERVICE
+    assert_twilio_headers(answer)
+    with emulator.anonymous() as client:
+        assert_twilio_error(client.get("/v1/Services", headers=upgrade), 401, 20003)
+
+
 def test_unexpected_failure_is_a_500_envelope_without_details(tmp_path: Path) -> None:
     running = start_server(tmp_path)
     try:
