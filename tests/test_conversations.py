@@ -398,6 +398,16 @@ def sids_of_pages(api: httpx.Client, url: str, link: str = "next_page_url") -> l
     return seen
 
 
+def assert_pages_both_ways(api: httpx.Client, url: str, expected: list[str]) -> None:
+    """Following `next_page_url` from `url` reads `expected`; `previous_page_url` from the last page reads
+    it backwards."""
+    assert sids_of_pages(api, url) == expected
+    last = api.get(url).json()
+    while last["meta"]["next_page_url"]:
+        last = api.get(last["meta"]["next_page_url"]).json()
+    assert sids_of_pages(api, last["meta"]["url"], "previous_page_url") == expected[::-1]
+
+
 def test_list_by_dates_is_by_creation_date_not_by_when_rows_were_made(app_api: httpx.Client) -> None:
     """A given `DateCreated` places a conversation by that date, before rows made earlier; equal dates go
     newest made first. Paging keeps that order both ways."""
@@ -408,12 +418,7 @@ def test_list_by_dates_is_by_creation_date_not_by_when_rows_were_made(app_api: h
     expected = [fifth, third_b, third_a, first]
     whole = app_api.get("/v1/Conversations", params={"StartDate": "2020-01-01"}).json()
     assert [item["sid"] for item in whole["conversations"]] == expected
-    paged = "/v1/Conversations?StartDate=2020-01-01&PageSize=1"
-    assert sids_of_pages(app_api, paged) == expected
-    last = app_api.get(paged).json()
-    while last["meta"]["next_page_url"]:
-        last = app_api.get(last["meta"]["next_page_url"]).json()
-    assert sids_of_pages(app_api, last["meta"]["url"], "previous_page_url") == expected[::-1]
+    assert_pages_both_ways(app_api, "/v1/Conversations?StartDate=2020-01-01&PageSize=1", expected)
     # Unfiltered, the list stays in the order the rows were made.
     plain = app_api.get("/v1/Conversations").json()["conversations"]
     assert [item["sid"] for item in plain] == [fifth, first, third_a, third_b]
@@ -424,12 +429,7 @@ def test_a_dated_list_pages_through_dates_before_1970_and_the_year_1000(app_api:
     dates = ["1969-12-31T23:59:59Z", "0999-06-01T00:00:00Z", "1970-01-01T00:00:00Z", "0999-06-01T00:00:00Z"]
     made = [created(app_api, DateCreated=moment)["sid"] for moment in dates]
     expected = [made[2], made[0], made[3], made[1]]  # by date, newest first; the tie newest made first
-    paged = "/v1/Conversations?EndDate=2020-01-01&PageSize=1"
-    assert sids_of_pages(app_api, paged) == expected
-    last = app_api.get(paged).json()
-    while last["meta"]["next_page_url"]:
-        last = app_api.get(last["meta"]["next_page_url"]).json()
-    assert sids_of_pages(app_api, last["meta"]["url"], "previous_page_url") == expected[::-1]
+    assert_pages_both_ways(app_api, "/v1/Conversations?EndDate=2020-01-01&PageSize=1", expected)
 
 
 def test_a_dated_list_keeps_its_place_when_the_rows_it_showed_are_deleted(app_api: httpx.Client) -> None:

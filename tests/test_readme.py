@@ -164,6 +164,11 @@ def run_user_suite(pytester: pytest.Pytester, opening: str, *options: str) -> py
     for name in list(os.environ):
         if name.startswith("TWILIO_"):
             pytester._monkeypatch.delenv(name)
+    return rerun_user_suite(pytester, *options)
+
+
+def rerun_user_suite(pytester: pytest.Pytester, *options: str) -> pytest.RunResult:
+    """The suite `run_user_suite` wrote, run again by a new pytest."""
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *options)
 
 
@@ -179,7 +184,7 @@ def test_the_pytest_example_passes_run_after_run_on_a_running_emulator(
     outlives the suite."""
     url = f"--twilio-emulator-url={emulator.base_url}"
     run_user_suite(pytester, "def test_survives_rate_limits", url).assert_outcomes(passed=2)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", url).assert_outcomes(passed=2)
+    rerun_user_suite(pytester, url).assert_outcomes(passed=2)
     with emulator.client() as client:
         assert client.get("/_emulator/faults").json() == {"faults": []}
 
