@@ -282,6 +282,14 @@ def start_server(tmp: Path, **options: Any) -> Server:
     return Server(process, database)
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, whose nested pytest runs (and their xdist workers) leave out schemathesis's plugin, as this
+    suite does (pyproject.toml): no user suite here uses it, and it cost ~0.85 CPU-s in every process."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:schemathesis")
+    return pytester
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(tmp_path_factory.mktemp("server"))
