@@ -14,10 +14,27 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 # A group of its own, on POSIX (`process_group` is 3.11's setpgid in the child).
 GROUP_OF_ITS_OWN: dict[str, Any] = {"process_group": 0} if os.name == "posix" else {}
+
+
+class ChildProcess(Protocol):
+    """What the functions here need of a started process: `subprocess.Popen`'s, or a stand-in's that
+    starts its processes another way."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
 
 
 def descendants(pid: int) -> list[int]:
@@ -44,7 +61,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def signal_group(process: subprocess.Popen[Any], signum: int) -> None:
+def signal_group(process: ChildProcess, signum: int) -> None:
     """Send `signum` to every process in the group `process` leads (to `process` alone off POSIX)."""
     if not GROUP_OF_ITS_OWN:
         if process.poll() is None:
@@ -54,13 +71,13 @@ def signal_group(process: subprocess.Popen[Any], signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def kill_group(process: subprocess.Popen[Any]) -> None:
+def kill_group(process: ChildProcess) -> None:
     """SIGKILL the group `process` leads (it and whatever it started and left running), then reap it."""
     signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
     process.wait()
 
 
-def stop_group(process: subprocess.Popen[Any], grace: float) -> bool:
+def stop_group(process: ChildProcess, grace: float) -> bool:
     """SIGTERM to `process`, as Ctrl-C or `docker stop` does; SIGKILL to its whole group after `grace`
     seconds, or at once to whatever it left running. Whether SIGTERM alone stopped `process`."""
     stopped = True

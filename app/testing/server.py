@@ -14,9 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import IO, Literal, Self
 
-from .processes import GROUP_OF_ITS_OWN, kill_group, stop_group
+from .processes import GROUP_OF_ITS_OWN, ChildProcess, kill_group, stop_group
 
 # The installed package's import name, whatever the repository calls its folder.
 PACKAGE = (__package__ or "").rpartition(".")[0]
@@ -80,7 +80,7 @@ class ServerProcess(ABC):
         # reaches every process of the server (its workers too), never the parent.
         self.new_session = new_session
         self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ChildProcess | None = None
         self.log_path: Path | None = None
         self._ended_log = ""
         # Launch to the first 200 on `ready_path`, for the last start.
@@ -124,20 +124,25 @@ class ServerProcess(ABC):
         ) as log:
             self.log_path = Path(log.name)
             started = time.perf_counter()
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                **({"start_new_session": True} if self.new_session else GROUP_OF_ITS_OWN),
-            )
+            self.process = self.launch(self.command(), env, log)
         try:
             return self._wait_ready(started)
         except BaseException:  # Ctrl-C or a failure while waiting: the server must not outlive the caller
             self.kill()
             raise
+
+    def launch(self, command: list[str], env: dict[str, str], log: IO[bytes]) -> ChildProcess:
+        """Start `command` in `cwd`, with `env`, its output (both streams) into `log`, and stdin empty, in
+        a process group (or session) of its own."""
+        return subprocess.Popen(
+            command,
+            cwd=self.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **({"start_new_session": True} if self.new_session else GROUP_OF_ITS_OWN),
+        )
 
     def _wait_ready(self, started: float) -> Literal["ready", "exited", "timed out"]:
         assert self.process is not None
