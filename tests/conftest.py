@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
@@ -30,7 +30,10 @@ from twilio_conversations_emulator.cli import main as cli_main
 from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
-from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, kill_group
+from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, ChildProcess, kill_group
+from twilio_conversations_emulator.testing.server import PACKAGE
+
+from tests.forked_servers import ForkServer
 
 # tests/leftovers.py fails a session in which a test left a process running.
 pytest_plugins = ["pytester", "tests.leftovers"]
@@ -274,11 +277,33 @@ def extra_requirement(extra: str) -> str:
     return requirement
 
 
+# This process's fork server (tests/forked_servers.py), started by the first emulator that can use it.
+FORKS = ForkServer(PACKAGE)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_fork_server() -> Iterator[None]:
+    yield  # set up first, so torn down after every other session fixture
+    FORKS.close()
+
+
+class ForkedEmulatorProcess(EmulatorProcess):
+    """`EmulatorProcess`, forked from this process's fork server where that is the same as starting the
+    command anew (tests/forked_servers.py), and started anew otherwise."""
+
+    forks = FORKS
+
+    def launch(self, command: list[str], env: dict[str, str], log: IO[bytes]) -> ChildProcess:
+        if self.forks.can_run(command, env):
+            return self.forks.spawn(command, env, self.cwd, log.name, session=self.new_session)
+        return super().launch(command, env, log)
+
+
 def start_server(tmp: Path, **options: Any) -> Server:
     """A server on the backend under test, with the database that belongs to `tmp`."""
     database = TestDatabase(tmp)
     options.setdefault("fixtures", SHIPPED_FIXTURES)
-    process = EmulatorProcess(database.url, **options).start()
+    process = ForkedEmulatorProcess(database.url, **options).start()
     return Server(process, database)
 
 

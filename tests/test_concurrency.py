@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from twilio_conversations_emulator.testing import EmulatorProcess
 
 from tests.conftest import (
     DEMO_ACCOUNT,
     DEMO_TOKEN,
     REPO,
     SERVICE_EVENTS,
+    ForkedEmulatorProcess,
     Server,
     TestDatabase,
     start_server,
@@ -270,7 +270,7 @@ def test_a_write_through_one_process_is_seen_by_the_next_read_of_another(tmp_pat
 def test_several_processes_can_start_on_one_new_database_at_once(tmp_path: Path) -> None:
     """Replicas or restarts sharing a database create the schema and apply fixtures without locking out."""
     url = TestDatabase(tmp_path).url
-    processes = [EmulatorProcess(url, fixtures=REPO / "fixtures") for _ in range(4)]
+    processes = [ForkedEmulatorProcess(url, fixtures=REPO / "fixtures") for _ in range(4)]
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             started = list(pool.map(lambda process: process.start(), processes))

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from twilio_conversations_emulator import __version__
 from twilio_conversations_emulator.cli import main
-from twilio_conversations_emulator.testing import EmulatorProcess, free_port
+from twilio_conversations_emulator.testing import free_port
 from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, stop_group
 from twilio_conversations_emulator.testing.server import STARTUP_TIMEOUT_S, STOP_TIMEOUT_S
 
@@ -27,6 +27,7 @@ from tests.conftest import (
     DEMO_SERVICE,
     REPO,
     CommandLine,
+    ForkedEmulatorProcess,
     Server,
     assert_twilio_error,
     new_service,
@@ -320,7 +321,7 @@ def test_the_command_itself_stops_on_a_bad_setting_with_exit_status_2() -> None:
 
 @pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_a_flag_wins_over_its_variable(tmp_path: Path) -> None:
-    process = EmulatorProcess(
+    process = ForkedEmulatorProcess(
         tmp_path / "db.sqlite",
         fixtures="",
         env={"TWILIO_EMULATOR_PORT": "1", "TWILIO_EMULATOR_AUTH_MODE": "strict"},
@@ -455,7 +456,7 @@ def test_cli_help_lists_every_flag() -> None:
 @pytest.mark.backend_independent  # SQLite by construction: once, in the SQLite pass
 def test_an_in_memory_database_serves_and_keeps_state_while_running() -> None:
     with (
-        EmulatorProcess("sqlite:///:memory:", fixtures=REPO / "fixtures") as process,
+        ForkedEmulatorProcess("sqlite:///:memory:", fixtures=REPO / "fixtures") as process,
         httpx.Client(base_url=process.base_url, auth=(DEMO_ACCOUNT, "demo-auth-token")) as api,
     ):
         sid = new_service(api, "in memory")
@@ -485,7 +486,7 @@ def test_a_one_account_reset_that_would_collide_is_refused_whole(emulator: Serve
 def test_a_sqlite_uri_database_serves(tmp_path: Path) -> None:
     url = "sqlite:///file:emulator-uri-test?mode=memory&cache=shared&uri=true"
     with (
-        EmulatorProcess(url, fixtures=REPO / "fixtures") as process,
+        ForkedEmulatorProcess(url, fixtures=REPO / "fixtures") as process,
         httpx.Client(base_url=process.base_url, auth=(DEMO_ACCOUNT, "demo-auth-token")) as api,
     ):
         sid = new_service(api, "uri")
