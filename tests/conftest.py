@@ -31,7 +31,7 @@ from twilio_conversations_emulator.main import create_app
 from twilio_conversations_emulator.settings import Settings
 from twilio_conversations_emulator.testing import EmulatorProcess
 from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN, ChildProcess, kill_group
-from twilio_conversations_emulator.testing.server import PACKAGE
+from twilio_conversations_emulator.testing.server import PACKAGE, clean_environment
 
 from tests.forked_servers import ForkServer
 
@@ -277,8 +277,16 @@ def extra_requirement(extra: str) -> str:
     return requirement
 
 
-# This process's fork server (tests/forked_servers.py), started by the first emulator that can use it.
-FORKS = ForkServer(PACKAGE)
+# This process's fork server (tests/forked_servers.py), started by the first emulator that can use it,
+# with this process's environment and the storage driver of the backend under test.
+FORKS = ForkServer(
+    PACKAGE,
+    clean_environment(),
+    warm=[
+        "uvicorn.loops.uvloop",
+        "sqlalchemy.dialects.postgresql.psycopg" if POSTGRES_URL else "sqlalchemy.dialects.sqlite.pysqlite",
+    ],
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -294,9 +302,8 @@ class ForkedEmulatorProcess(EmulatorProcess):
     forks = FORKS
 
     def launch(self, command: list[str], env: dict[str, str], log: IO[bytes]) -> ChildProcess:
-        if self.forks.can_run(command, env):
-            return self.forks.spawn(command, env, self.cwd, log.name, session=self.new_session)
-        return super().launch(command, env, log)
+        forked = self.forks.spawn(command, env, self.cwd, log.name, session=self.new_session)
+        return forked if forked is not None else super().launch(command, env, log)
 
 
 def start_server(tmp: Path, **options: Any) -> Server:
@@ -311,7 +318,7 @@ def start_server(tmp: Path, **options: Any) -> Server:
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester, whose nested pytest runs (and their xdist workers) leave out schemathesis's plugin, as this
     suite does (pyproject.toml): no user suite here uses it, and it cost ~0.85 CPU-s in every process."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:schemathesis")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:schemathesis")  # pytester has removed this run's own
     return pytester
 
 

@@ -9,18 +9,25 @@ the command's does; only the imports were done before.
 
 A start goes through the fork server only where the fork is the interpreter a new one would be: the
 command is `python -m <the package>` with this Python, and the variables Python reads as it starts
-(`PYTHON*`, the locale's, `TZ`) are the fork server's. Any other command starts as before. The CLI's own
-behaviour (its output, exit codes, `--help`) is tested by running the real command.
+(`PYTHON*`, the locale's, `TZ`) are the fork server's, which are this process's. Any other command starts
+anew. The CLI's own behaviour (its output, exit codes, `--help`) is tested by running the real command.
+What still differs from a new interpreter, none of which the emulator reads: the forks of one fork server
+share its hash seed and multiprocessing key; more modules are loaded at the first line (the storage
+driver too); a warning raised while importing would go to the fork server's error output; and the
+process's command line (`ps`, `/proc/PID/cmdline`, `sys.orig_argv`) is the fork server's.
 
-    python tests/forked_servers.py    # the fork server: requests on stdin, answers on stdout (JSON lines)
+    python tests/forked_servers.py PACKAGE [MODULE ...]   # the fork server; MODULEs are imported first
 
-A request is `{"command", "env", "cwd", "log", "session"}`; the answer `{"started": pid}`. When a child
-ends the server says `{"exited": pid, "code": returncode}` (`-N` for a signal, as `Popen` says). When its
-stdin closes it kills what it started, each child's whole group, and exits.
+It reads requests on stdin and answers on stdout, as JSON lines:
+- `{"command", "env", "cwd", "log", "session"}` forks a child, answered `{"started": pid}`;
+- when a child ends it says `{"exited": pid, "code": returncode}` (`-N` for a signal, as `Popen` says),
+  and leaves the child unreaped, as a zombie holds its number, until told `{"reap": pid}`;
+- when stdin closes it kills what it started, each child's whole group, and exits.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import select
@@ -30,13 +37,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
 # How long one wait on the fork server's pipe lasts, so threads waiting on different children take turns.
 WAIT_SLICE_S = 0.05
+# How long `close` waits for the fork server to end its children and exit before it kills them all.
+CLOSE_TIMEOUT_S = 10.0
 
 
 def startup_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -49,7 +58,7 @@ def startup_environment(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class ForkServerError(RuntimeError):
-    """The fork server could not start a child, or ended; the message holds what it printed."""
+    """The fork server ended, or was interrupted mid-answer; the message holds what it printed."""
 
 
 class ForkedProcess:
@@ -63,121 +72,114 @@ class ForkedProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.server.collect(0)
-            self.returncode = self.server.exit_code(self.pid)
+            self.returncode = self.server.exit_code(self.pid, timeout=0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (code := self.poll()) is None:
+        while True:
             left = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
+            code = self.server.exit_code(self.pid, timeout=max(0.0, min(left, WAIT_SLICE_S)))
+            if code is not None:
+                self.returncode = code
+                return code
             if left <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            self.server.collect(min(left, WAIT_SLICE_S))
-        return code
 
     def send_signal(self, sig: int) -> None:
-        if self.poll() is None:
+        if self.poll() is None:  # not yet reaped, so the number is still this child's
             with suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
 
 
 class ForkServer:
-    """The client of one fork server, started at the first `spawn`; `close` stops it and its children."""
+    """The client of one fork server, started at the first `spawn`; `close` stops it and its children.
 
-    def __init__(self, package: str) -> None:
+    `environment` is the fork server's; `warm` names modules it imports before its first fork, beside the
+    package's own and uvicorn's (the storage driver, say).
+    """
+
+    def __init__(self, package: str, environment: Mapping[str, str], warm: Sequence[str] = ()) -> None:
         self.package = package
-        self.exits: dict[int, int] = {}
+        self.environment = dict(environment)
+        self.warm = list(warm)
+        self._exits: dict[int, int] = {}
         self._lock = threading.RLock()
         self._process: subprocess.Popen[bytes] | None = None
-        self._environment: dict[str, str] = {}
-        self._pending = b""
         self._errors: IO[bytes] | None = None
-
-    def can_run(self, command: list[str], env: Mapping[str, str]) -> bool:
-        """Whether a fork of this server runs `command` with `env` as a new interpreter would."""
-        if command[:3] != [sys.executable, "-m", self.package]:
-            return False
-        with self._lock:
-            if self._process is None:
-                return True  # it will start with this environment's start-up variables
-            return startup_environment(env) == self._environment
+        self._pending = b""
+        self._children: set[int] = set()  # started, and not yet known to have ended
+        self._broken = False  # ended, or left mid-answer: no more forks; every start is made anew
 
     def spawn(
         self, command: list[str], env: Mapping[str, str], cwd: Path | None, log: str, *, session: bool
-    ) -> ForkedProcess:
-        request: dict[str, Any] = {
-            "command": command,
-            "env": dict(env),
-            "cwd": str(cwd) if cwd else None,
-            "log": log,
-            "session": session,
-        }
+    ) -> ForkedProcess | None:
+        """`command` forked, or None where a fork could differ from the command started anew."""
+        if not hasattr(os, "fork") or command[:3] != [sys.executable, "-m", self.package]:
+            return None
+        if startup_environment(env) != startup_environment(self.environment):
+            return None
+        request = {"command": command, "env": dict(env), "cwd": str(cwd) if cwd else None, "log": log}
         with self._lock:
-            process = self._started(env)
-            assert process.stdin is not None
+            if self._broken:
+                return None
+            process = self._started()
             try:
-                process.stdin.write(json.dumps(request).encode() + b"\n")
-                process.stdin.flush()
-            except OSError as exc:
-                raise ForkServerError(f"the fork server ended: {self._printed()}") from exc
-            while True:
-                for answer in self._read(timeout=None):
-                    if "started" in answer:
-                        return ForkedProcess(self, answer["started"], command)
+                self._send({**request, "session": session})
+                while True:
+                    for answer in self._read(timeout=None):
+                        pid: int = answer["started"]
+                        self._exits.pop(pid, None)  # a number used again
+                        self._children.add(pid)
+                        return ForkedProcess(self, pid, command)
+            except BaseException:
+                # Its answer may still be in the pipe, and would be taken for the next one's.
+                self._end(process)
+                raise
 
-    def exit_code(self, pid: int) -> int | None:
-        """The child's return code once the fork server said it ended; a closed one ended every child."""
-        if pid in self.exits:
-            return self.exits[pid]
-        return None if self._process is not None else -signal.SIGKILL
+    @property
+    def pid(self) -> int | None:
+        """The fork server's own process number, once started."""
+        return self._process.pid if self._process is not None else None
 
-    def collect(self, timeout: float) -> None:
-        """Take in what the fork server said within `timeout` seconds: children that ended."""
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        """`pid`'s return code, once the fork server has said it ended (waiting up to `timeout` for news)."""
         with self._lock:
-            if self._process is not None:
-                for answer in self._read(timeout):
-                    raise ForkServerError(f"unexpected answer from the fork server: {answer}")
+            waiting = pid not in self._exits and self._process is not None and not self._broken
+            if waiting and self._read(timeout):
+                raise ForkServerError("the fork server answered what nobody asked")
+            return self._exits.get(pid)
 
     def close(self) -> None:
         with self._lock:
-            process, self._process = self._process, None
-            if process is None:
-                return
-            assert process.stdin is not None
-            with suppress(OSError):
-                process.stdin.close()  # it kills what it started, then exits
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            assert process.stdout is not None
-            for line in process.stdout.read().splitlines():  # the children it ended last
-                answer = json.loads(line)
-                if "exited" in answer:
-                    self.exits[answer["exited"]] = answer["code"]
-            process.stdout.close()
-            if self._errors is not None:
-                self._errors.close()
+            if self._process is not None:
+                self._end(self._process)
 
-    def _started(self, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None:
-            # The first child's environment: the fork server's start-up variables are then its.
-            self._environment = startup_environment(env)
-            self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), with the server
+            self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _end, with the server
             self._process = subprocess.Popen(
-                [sys.executable, __file__, self.package],
+                [sys.executable, __file__, self.package, *self.warm],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errors,
-                env=dict(env),
+                env=self.environment,
                 process_group=0,
             )
         return self._process
 
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self._process is not None
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.write(json.dumps(message).encode() + b"\n")
+            self._process.stdin.flush()
+        except OSError as exc:
+            self._end(self._process)
+            raise ForkServerError(f"the fork server ended: {self._printed()}") from exc
+
     def _read(self, timeout: float | None) -> list[dict[str, Any]]:
-        """One read of the pipe (waiting up to `timeout`): its exit notices are kept, the rest returned."""
+        """One read of the pipe, waiting up to `timeout`: its exit notices are taken in, the rest returned."""
         assert self._process is not None
         assert self._process.stdout is not None
         pipe = self._process.stdout.fileno()
@@ -185,17 +187,58 @@ class ForkServer:
             return []
         data = os.read(pipe, 65536)
         if not data:
-            raise ForkServerError(f"the fork server ended: {self._printed()}")
+            printed = self._printed()
+            self._end(self._process)
+            raise ForkServerError(f"the fork server ended: {printed}")
+        return self._take_in(data)
+
+    def _take_in(self, data: bytes) -> list[dict[str, Any]]:
         self._pending += data
         *lines, self._pending = self._pending.split(b"\n")
         others = []
         for line in lines:
             answer = json.loads(line)
-            if "exited" in answer:
-                self.exits[answer["exited"]] = answer["code"]
-            else:
+            if "exited" not in answer:
                 others.append(answer)
+                continue
+            self._exits[answer["exited"]] = answer["code"]
+            self._children.discard(answer["exited"])
+            if not self._broken:
+                self._send({"reap": answer["exited"]})
         return others
+
+    def _end(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop the fork server: it ends its children itself when its stdin closes; if it cannot (it died,
+        or does not exit in time), they are killed here, group by group."""
+        self._broken = True
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if process.stdout.closed:  # ended already
+            return
+        with suppress(OSError):
+            process.stdin.close()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        pipe = process.stdout.fileno()
+        while select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            data = os.read(pipe, 65536)  # its last words: the children it ended
+            if not data:
+                break
+            self._take_in(data)
+        process.stdout.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for pid in self._children:  # what it could not end; pytest, their subreaper, reaps them
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self._exits[pid] = -signal.SIGKILL
+        self._children.clear()
+        if self._errors is not None:
+            self._errors.close()
+            self._errors = None
+        self._process = process  # kept, so a later start sees it ended and starts anew
 
     def _printed(self) -> str:
         if self._errors is None:
@@ -206,54 +249,47 @@ class ForkServer:
 
 # The fork server itself.
 
-WARM_MODULES = [
-    "cli",
-    "main",
-    "settings",
-    "edge.protocol",
-    "fixtures",
-]
-# What a start imports beyond the package: its web server's parts, and the storage backends' drivers.
-WARM_LIBRARIES = [
-    "uvicorn",
+# What every start imports (the package's modules, and its web server's parts); the command imports the
+# rest as it needs it. A name that no longer exists stops the fork server, rather than slowing it unseen.
+PACKAGE_MODULES = ["cli", "main", "settings", "edge.protocol", "fixtures"]
+SERVER_MODULES = [
     "uvicorn.config",
     "uvicorn.server",
     "uvicorn.main",
     "uvicorn.loops.auto",
-    "uvicorn.loops.uvloop",
     "uvicorn.lifespan.on",
     "uvicorn.protocols.http.httptools_impl",
-    "sqlalchemy.dialects.sqlite.pysqlite",
-    "sqlalchemy.dialects.postgresql.psycopg",
-    "psycopg",
 ]
 
 
-def serve_forks(package: str) -> dict[str, Any] | None:
+def serve_forks(package: str, warm: list[str]) -> dict[str, Any] | None:
     """Answer requests until stdin closes (then None); in each forked child, return its request."""
-    import importlib
-
-    for name in [f"{package}.{module}" for module in WARM_MODULES] + WARM_LIBRARIES:
-        with suppress(ImportError):  # a driver that is not installed is not needed either
-            importlib.import_module(name)
-    assert threading.active_count() == 1, "a fork must not lose a thread"
+    for name in [f"{package}.{module}" for module in PACKAGE_MODULES] + SERVER_MODULES + warm:
+        importlib.import_module(name)
+    if threading.active_count() != 1:
+        raise RuntimeError("an import started a thread, which a fork would lose")
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    children: set[int] = set()
+    running: set[int] = set()  # started, not yet said to have ended
+    ended: set[int] = set()  # said to have ended, not yet reaped
     pending = b""
 
     def say(answer: dict[str, Any]) -> None:
         os.write(1, json.dumps(answer).encode() + b"\n")
 
-    def reap() -> None:
-        for pid in list(children):
-            ended, status = os.waitpid(pid, os.WNOHANG)
-            if ended:
-                children.discard(pid)
-                say({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+    def tell_ended() -> None:
+        for pid in list(running):
+            # WNOWAIT: the child stays a zombie, so its number is not given to another process before
+            # the client has seen that it ended.
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is not None:
+                running.discard(pid)
+                ended.add(pid)
+                code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+                say({"exited": pid, "code": code})
 
     while True:
         readable = select.select([0, wake_read], [], [])[0]
@@ -261,21 +297,30 @@ def serve_forks(package: str) -> dict[str, Any] | None:
             with suppress(BlockingIOError):
                 while os.read(wake_read, 4096):
                     pass
-        reap()
+        tell_ended()
         if 0 not in readable:
             continue
         data = os.read(0, 65536)
         if not data:
-            for pid in children:
+            for pid in running:
                 with suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
-            for pid in children:
-                say({"exited": pid, "code": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])})
+            for pid in running:
+                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                with suppress(OSError):  # a client that went away does not need to know
+                    say({"exited": pid, "code": code})
+            for pid in ended:
+                os.waitpid(pid, 0)
             return None
         pending += data
         *lines, pending = pending.split(b"\n")
         for line in lines:
             request = json.loads(line)
+            if "reap" in request:
+                if request["reap"] in ended:
+                    ended.discard(request["reap"])
+                    os.waitpid(request["reap"], 0)
+                continue
             group_made, group_told = os.pipe()
             pid = os.fork()
             if pid == 0:
@@ -293,7 +338,7 @@ def serve_forks(package: str) -> dict[str, Any] | None:
             os.close(group_told)
             os.read(group_made, 1)  # returns at the child's close, or its exit
             os.close(group_made)
-            children.add(pid)
+            running.add(pid)
             say({"started": pid})
 
 
@@ -321,6 +366,6 @@ def run_as_command(request: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    child_request = serve_forks(sys.argv[1])
+    child_request = serve_forks(sys.argv[1], sys.argv[2:])
     if child_request is not None:
         run_as_command(child_request)

@@ -1,5 +1,6 @@
 """The fork server most emulators in these tests start from (tests/forked_servers.py): a forked command
-says, answers and ends as the same command started anew does, and nothing it started outlives it."""
+says, answers and ends as the same command started anew does, and nothing it started outlives it, even
+when the fork server dies or a start is interrupted."""
 
 from __future__ import annotations
 
@@ -9,25 +10,45 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from twilio_conversations_emulator.testing.processes import GROUP_OF_ITS_OWN
 from twilio_conversations_emulator.testing.server import PACKAGE, clean_environment
 
-from tests.conftest import REPO, ForkedEmulatorProcess
-from tests.forked_servers import ForkedProcess, ForkServer
+from tests.conftest import FORKS, ForkedEmulatorProcess
+from tests.forked_servers import ForkedProcess, ForkServer, ForkServerError
 
 pytestmark = pytest.mark.backend_independent  # the fork, not the storage: once, in the SQLite pass
+
+TOKEN = "TWILIO_EMULATOR_ADMIN_TOKEN"
+
+
+def fork_server(**environment: str) -> ForkServer:
+    return ForkServer(PACKAGE, {**clean_environment(), **environment}, warm=FORKS.warm)
 
 
 @pytest.fixture
 def forks() -> Iterator[ForkServer]:
-    """A fork server of this test's own, so the test can close it."""
-    server = ForkServer(PACKAGE)
+    """A fork server of this test's own, which the test may close or kill."""
+    server = fork_server()
     yield server
     server.close()
+
+
+@pytest.fixture
+def shared_forks() -> ForkServer:
+    """This process's fork server, which the other tests' servers come from (its start is ~1 CPU-s)."""
+    return FORKS
+
+
+def emulator(forks: ForkServer, folder: Path, **options: Any) -> ForkedEmulatorProcess:
+    server = ForkedEmulatorProcess(folder / "db.sqlite", fixtures="", **options)
+    server.forks = forks
+    return server
 
 
 def run_anew(arguments: list[str], cwd: Path, log: Path) -> int:
@@ -45,10 +66,11 @@ def run_anew(arguments: list[str], cwd: Path, log: Path) -> int:
 
 
 def run_forked(forks: ForkServer, arguments: list[str], cwd: Path, log: Path) -> int:
-    command = [sys.executable, "-m", PACKAGE, *arguments]
-    assert forks.can_run(command, clean_environment())
     log.touch()
-    return forks.spawn(command, clean_environment(), cwd, str(log), session=False).wait(timeout=60)
+    command = [sys.executable, "-m", PACKAGE, *arguments]
+    forked = forks.spawn(command, clean_environment(), cwd, str(log), session=False)
+    assert forked is not None
+    return forked.wait(timeout=60)
 
 
 def last_lines(log: str) -> list[str]:
@@ -67,74 +89,148 @@ def last_lines(log: str) -> list[str]:
     ids=["version", "bad port", "bad database", "missing fixtures"],
 )
 def test_a_forked_command_says_and_exits_as_the_command_started_anew(
-    arguments: list[str], forks: ForkServer, tmp_path: Path
+    arguments: list[str], shared_forks: ForkServer, tmp_path: Path
 ) -> None:
     anew, forked = tmp_path / "anew.log", tmp_path / "forked.log"
     code = run_anew(arguments, tmp_path, anew)
-    assert run_forked(forks, arguments, tmp_path, forked) == code
+    assert run_forked(shared_forks, arguments, tmp_path, forked) == code
     assert forked.read_text() == anew.read_text() != ""
 
 
-def test_a_forked_server_runs_in_its_folder_with_its_environment_and_stops_as_one_started_anew(
+def test_a_forked_server_has_its_folder_and_only_its_environment_and_stops_as_one_started_anew(
     tmp_path: Path,
 ) -> None:
-    servers = []
-    for name in ("anew", "forked"):
-        folder = tmp_path / name
-        folder.mkdir()
-        server = ForkedEmulatorProcess(
-            "sqlite:///relative.db",  # a path from the working folder
-            fixtures=REPO / "fixtures",
-            cwd=folder,
-            env={"TWILIO_EMULATOR_ADMIN_TOKEN": "let-me-in"},
-        )
-        if name == "anew":
-            server.forks = ForkServer("not the package")  # so it cannot fork, and starts anew
-        servers.append(server.start())
+    # The fork server's own environment has a token that the first server's does not: the fork must not
+    # keep it. The second server's token is its own.
+    forks = fork_server(**{TOKEN: "the fork server's"})
+    # Its PYTHONPATH is not the servers', so this one cannot fork and starts anew.
+    cannot_fork = fork_server(PYTHONPATH=str(tmp_path))
+    starts = {
+        "untold": (forks, {}),
+        "told": (forks, {TOKEN: "let-me-in"}),
+        "anew": (cannot_fork, {TOKEN: "let-me-in"}),
+    }
+    servers: dict[str, ForkedEmulatorProcess] = {}
     try:
-        anew, forked = servers
-        assert isinstance(forked.process, ForkedProcess)
-        assert isinstance(anew.process, subprocess.Popen)
-        for server in servers:
-            assert (server.cwd / "relative.db").exists()  # type: ignore[operator]
-            assert httpx.get(f"{server.base_url}/_emulator/faults").status_code == 401
-            allowed = {"Authorization": "Bearer let-me-in"}
-            assert httpx.get(f"{server.base_url}/_emulator/faults", headers=allowed).status_code == 200
+        for name, (server_forks, env) in starts.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            servers[name] = emulator(server_forks, folder, cwd=folder, env=env)
+            servers[name].database_url = "sqlite:///relative.db"  # a path from the working folder
+            servers[name].start()
+            assert (folder / "relative.db").exists()
+        assert isinstance(servers["untold"].process, ForkedProcess)
+        assert isinstance(servers["told"].process, ForkedProcess)
+        assert isinstance(servers["anew"].process, subprocess.Popen)
+        faults = "/_emulator/faults"
+        assert httpx.get(servers["untold"].base_url + faults).status_code == 200
+        assert httpx.get(servers["told"].base_url + faults).status_code == 401
+        allowed = {"Authorization": "Bearer let-me-in"}
+        assert httpx.get(servers["told"].base_url + faults, headers=allowed).status_code == 200
     finally:
-        for server in servers:
+        for server in servers.values():
             server.stop()
-    assert anew.process is not None
-    assert forked.process is not None
-    assert forked.process.returncode == anew.process.returncode is not None
-    assert "Application shutdown complete" in forked.log()
-    assert last_lines(forked.log()) == last_lines(anew.log())
+        forks.close()
+    codes = {name: server.process.returncode for name, server in servers.items() if server.process}
+    assert codes["untold"] == codes["told"] == codes["anew"] is not None
+    assert "Application shutdown complete" in servers["told"].log()
+    assert last_lines(servers["told"].log()) == last_lines(servers["anew"].log())
 
 
-def test_a_killed_forked_server_ends_with_sigkill(tmp_path: Path) -> None:
-    server = ForkedEmulatorProcess(tmp_path / "db.sqlite", fixtures="").start()
+def test_a_forked_server_leads_its_group_or_its_session(shared_forks: ForkServer, tmp_path: Path) -> None:
+    with emulator(shared_forks, tmp_path) as grouped:
+        assert os.getpgid(grouped.pid) == grouped.pid
+        assert os.getsid(grouped.pid) == os.getsid(0)
+    (tmp_path / "session").mkdir()
+    with emulator(shared_forks, tmp_path / "session", new_session=True) as detached:
+        assert os.getsid(detached.pid) == detached.pid
+
+
+def test_forked_servers_started_and_stopped_from_several_threads_at_once(
+    shared_forks: ForkServer, tmp_path: Path
+) -> None:
+    servers = []
+    for index in range(3):
+        (tmp_path / str(index)).mkdir()
+        servers.append(emulator(shared_forks, tmp_path / str(index)))
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda server: server.start(), servers))
+        assert len({server.pid for server in servers}) == 3
+        for server in servers:
+            assert httpx.get(f"{server.base_url}/_emulator/health").status_code == 200
+    finally:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda server: server.stop(), servers))
+    assert {server.process.returncode for server in servers if server.process} == {-signal.SIGTERM}
+
+
+def test_a_killed_forked_server_ends_with_sigkill(shared_forks: ForkServer, tmp_path: Path) -> None:
+    server = emulator(shared_forks, tmp_path).start()
     assert isinstance(server.process, ForkedProcess)
-    pid = server.pid
     server.kill()
     assert server.process.returncode == -signal.SIGKILL
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
-
-
-def test_closing_the_fork_server_ends_what_it_started(forks: ForkServer, tmp_path: Path) -> None:
-    server = ForkedEmulatorProcess(tmp_path / "db.sqlite", fixtures="")
-    server.forks = forks
-    server.start()
-    assert isinstance(server.process, ForkedProcess)
-    forks.close()
-    assert server.process.poll() == -signal.SIGKILL
     with pytest.raises(ProcessLookupError):
         os.kill(server.pid, 0)
 
 
-def test_a_start_the_fork_cannot_make_alike_starts_anew(tmp_path: Path) -> None:
+def test_closing_the_fork_server_ends_what_it_started(forks: ForkServer, tmp_path: Path) -> None:
+    server = emulator(forks, tmp_path).start()
+    try:
+        assert isinstance(server.process, ForkedProcess)
+        forks.close()
+        with pytest.raises(ProcessLookupError):
+            os.kill(server.pid, 0)
+    finally:
+        server.kill()
+
+
+def test_when_the_fork_server_dies_its_servers_are_ended_and_later_ones_start_anew(
+    forks: ForkServer, tmp_path: Path
+) -> None:
+    server = emulator(forks, tmp_path).start()
+    try:
+        assert forks.pid is not None
+        os.kill(forks.pid, signal.SIGKILL)
+        with pytest.raises(ForkServerError, match="the fork server ended"):
+            server.process.wait(timeout=30)  # type: ignore[union-attr]
+        assert server.process.poll() == -signal.SIGKILL  # type: ignore[union-attr]
+        with pytest.raises(ProcessLookupError):
+            os.kill(server.pid, 0)
+        (tmp_path / "later").mkdir()
+        with emulator(forks, tmp_path / "later") as later:
+            assert isinstance(later.process, subprocess.Popen)
+    finally:
+        server.kill()
+
+
+def test_an_interrupted_start_ends_the_fork_server_and_later_ones_start_anew(
+    forks: ForkServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer left in the pipe would be taken for the next start's."""
+    first = emulator(forks, tmp_path).start()
+    try:
+
+        def interrupted(timeout: float | None) -> list[dict[str, Any]]:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(forks, "_read", interrupted)
+        (tmp_path / "second").mkdir()
+        with pytest.raises(KeyboardInterrupt):
+            emulator(forks, tmp_path / "second").start()
+        monkeypatch.undo()
+        assert first.process is not None
+        assert first.process.poll() == -signal.SIGKILL  # the fork server ended it
+        (tmp_path / "third").mkdir()
+        with emulator(forks, tmp_path / "third") as third:
+            assert isinstance(third.process, subprocess.Popen)
+    finally:
+        first.kill()
+
+
+def test_a_start_the_fork_cannot_make_alike_starts_anew(forks: ForkServer, tmp_path: Path) -> None:
     """Python reads PYTHONPATH as it starts, so a fork of an interpreter started without it differs."""
-    with ForkedEmulatorProcess(
-        tmp_path / "db.sqlite", fixtures="", env={"PYTHONPATH": str(tmp_path)}
-    ) as server:
+    with emulator(forks, tmp_path, env={"PYTHONPATH": str(tmp_path)}) as server:
         assert isinstance(server.process, subprocess.Popen)
         assert httpx.get(f"{server.base_url}/_emulator/health").status_code == 200
+    assert forks.pid is None  # nothing asked it for a fork
