@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,25 @@ def proxy_beside(settings: Settings) -> ProxySettings:
     return load_settings(ProxySettings, port=settings.proxy_port, target=f"http://{shown}:{settings.port}")
 
 
+def why_unlistenable(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on `host`:`port` (a socket bound as it binds one), or None if it can.
+
+    Asked before the database is opened: uvicorn finds a taken port only after the app's start-up, says
+    so between "Application startup complete" and its shutdown lines, and exits 3.
+    """
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            shown = f"[{host}]" if ":" in host else host
+            return f"cannot listen on {shown}:{port}: {(exc.strerror or str(exc)).lower()}"
+    return None
+
+
 def serve(arguments: dict[str, Any]) -> int:
     from .settings import SettingsError, load_settings, settings_environment
 
@@ -119,6 +139,10 @@ def serve(arguments: dict[str, Any]) -> int:
         proxy_settings = proxy_beside(settings) if settings.proxy_port is not None else None
     except SettingsError as exc:
         print(f"twilio-emulator: {exc}", file=sys.stderr)
+        return 2
+    unlistenable = why_unlistenable(settings.host, settings.port)
+    if unlistenable is not None:
+        print(f"twilio-emulator: {unlistenable}", file=sys.stderr)
         return 2
     if proxy_settings is not None:
         if settings.port == 0:

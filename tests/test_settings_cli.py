@@ -6,13 +6,15 @@ import argparse
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import pytest
 from pydantic import Field
-from twilio_conversations_emulator.cli import build_parser, main
+from twilio_conversations_emulator.cli import build_parser, main, why_unlistenable
 from twilio_conversations_emulator.settings import (
     ENV_PREFIX,
     Flag,
@@ -23,8 +25,9 @@ from twilio_conversations_emulator.settings import (
     options,
     settings_environment,
 )
+from twilio_conversations_emulator.testing import free_port
 
-from tests.conftest import REPO
+from tests.conftest import REPO, CommandLine
 
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
@@ -292,6 +295,37 @@ def test_an_unknown_flag_is_refused_by_argparse_with_exit_code_2(capsys: pytest.
         main(["serve", "--database-url", "sqlite://"])
     assert stopped.value.code == 2
     assert "unrecognized arguments: --database-url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_a_taken_port_stops_serve_with_one_line_before_the_database_is_made(
+    host: str, cli: CommandLine, tmp_path: Path
+) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        taken = socket.create_server((host, 0), family=family)
+    except OSError:
+        pytest.fail(f"this machine cannot listen on {host}")
+    with taken:
+        port = taken.getsockname()[1]
+        database = tmp_path / "db.sqlite"
+        code, stderr = cli.run(
+            "serve", "--host", host, "--port", str(port), "--database", f"sqlite:///{database}"
+        )
+    shown = f"[{host}]" if ":" in host else host
+    assert code == 2
+    assert stderr.splitlines() == [
+        f"twilio-emulator: cannot listen on {shown}:{port}: address already in use"
+    ]
+    assert not database.exists()
+
+
+def test_a_free_port_is_left_free_by_the_check() -> None:
+    port = free_port()
+    assert why_unlistenable("127.0.0.1", port) is None
+    assert why_unlistenable("127.0.0.1", 0) is None
+    with socket.create_server(("127.0.0.1", port)):  # the check's socket is closed, and held nothing
+        pass
 
 
 def test_help_version_and_a_bad_setting_answer_without_the_web_stack() -> None:
