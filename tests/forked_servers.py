@@ -21,7 +21,7 @@ process's command line (`ps`, `/proc/PID/cmdline`, `sys.orig_argv`) is the fork 
 It reads requests on stdin and answers on stdout, as JSON lines:
 - `{"command", "env", "cwd", "log", "session"}` forks a child, answered `{"started": pid}`;
 - when a child ends it says `{"exited": pid, "code": returncode}` (`-N` for a signal, as `Popen` says),
-  and leaves the child unreaped, as a zombie holds its number, until told `{"reap": pid}`;
+  and leaves it a zombie, which holds its number, until told `{"reap": pid}` (answered `{"reaped": pid}`);
 - when stdin closes it kills what it started, each child's whole group, and exits.
 """
 
@@ -109,6 +109,7 @@ class ForkServer:
         self._errors: IO[bytes] | None = None
         self._pending = b""
         self._children: set[int] = set()  # started, and not yet known to have ended
+        self._unreaped: set[int] = set()  # known to have ended, and left a zombie until asked about
         self._broken = False  # ended, or left mid-answer: no more forks; every start is made anew
 
     def spawn(
@@ -130,6 +131,7 @@ class ForkServer:
                     for answer in self._read(timeout=None):
                         pid: int = answer["started"]
                         self._exits.pop(pid, None)  # a number used again
+                        self._unreaped.discard(pid)
                         self._children.add(pid)
                         return ForkedProcess(self, pid, command)
             except BaseException:
@@ -143,11 +145,17 @@ class ForkServer:
         return self._process.pid if self._process is not None else None
 
     def exit_code(self, pid: int, timeout: float) -> int | None:
-        """`pid`'s return code, once the fork server has said it ended (waiting up to `timeout` for news)."""
+        """`pid`'s return code, once the fork server has said it ended (waiting up to `timeout` for news),
+        and reaped it: as after `Popen.wait`, the number is then free for another process."""
         with self._lock:
             waiting = pid not in self._exits and self._process is not None and not self._broken
             if waiting and self._read(timeout):
                 raise ForkServerError("the fork server answered what nobody asked")
+            if pid in self._unreaped and not self._broken:
+                self._send({"reap": pid})
+                while {"reaped": pid} not in self._read(timeout=None):
+                    pass
+                self._unreaped.discard(pid)
             return self._exits.get(pid)
 
     def close(self) -> None:
@@ -203,8 +211,7 @@ class ForkServer:
                 continue
             self._exits[answer["exited"]] = answer["code"]
             self._children.discard(answer["exited"])
-            if not self._broken:
-                self._send({"reap": answer["exited"]})
+            self._unreaped.add(answer["exited"])
         return others
 
     def _end(self, process: subprocess.Popen[bytes]) -> None:
@@ -235,6 +242,7 @@ class ForkServer:
                 os.waitpid(pid, 0)
             self._exits[pid] = -signal.SIGKILL
         self._children.clear()
+        self._unreaped.clear()  # it reaped its zombies as it exited
         if self._errors is not None:
             self._errors.close()
             self._errors = None
@@ -320,6 +328,7 @@ def serve_forks(package: str, warm: list[str]) -> dict[str, Any] | None:
                 if request["reap"] in ended:
                     ended.discard(request["reap"])
                     os.waitpid(request["reap"], 0)
+                say({"reaped": request["reap"]})
                 continue
             group_made, group_told = os.pipe()
             pid = os.fork()
