@@ -58,7 +58,7 @@ def startup_environment(env: Mapping[str, str]) -> dict[str, str]:
 
 
 class ForkServerError(RuntimeError):
-    """The fork server ended, or was interrupted mid-answer; the message holds what it printed."""
+    """The fork server answered out of turn, or ended while a start waited; the message says which."""
 
 
 class ForkedProcess:
@@ -77,14 +77,12 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
+        while self.returncode is None:
             left = WAIT_SLICE_S if deadline is None else deadline - time.monotonic()
-            code = self.server.exit_code(self.pid, timeout=max(0.0, min(left, WAIT_SLICE_S)))
-            if code is not None:
-                self.returncode = code
-                return code
-            if left <= 0:
+            self.returncode = self.server.exit_code(self.pid, timeout=max(0.0, min(left, WAIT_SLICE_S)))
+            if self.returncode is None and left <= 0:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.returncode
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # not yet reaped, so the number is still this child's
@@ -96,21 +94,28 @@ class ForkServer:
     """The client of one fork server, started at the first `spawn`; `close` stops it and its children.
 
     `environment` is the fork server's; `warm` names modules it imports before its first fork, beside the
-    package's own and uvicorn's (the storage driver, say).
+    package's own and uvicorn's (the storage driver, say). One lock covers the pipes, so threads may start
+    and wait for children at once.
     """
 
     def __init__(self, package: str, environment: Mapping[str, str], warm: Sequence[str] = ()) -> None:
         self.package = package
         self.environment = dict(environment)
         self.warm = list(warm)
-        self._exits: dict[int, int] = {}
         self._lock = threading.RLock()
         self._process: subprocess.Popen[bytes] | None = None
         self._errors: IO[bytes] | None = None
         self._pending = b""
-        self._children: set[int] = set()  # started, and not yet known to have ended
-        self._unreaped: set[int] = set()  # known to have ended, and left a zombie until asked about
+        self._running: set[int] = set()  # started, and not yet said to have ended
+        # Said to have ended, with the return code: a zombie until reaped, when it leaves; once the fork
+        # server has ended, the codes it left.
+        self._ended: dict[int, int] = {}
         self._broken = False  # ended, or left mid-answer: no more forks; every start is made anew
+
+    @property
+    def pid(self) -> int | None:
+        """The fork server's own process number, once started."""
+        return self._process.pid if self._process is not None else None
 
     def spawn(
         self, command: list[str], env: Mapping[str, str], cwd: Path | None, log: str, *, session: bool
@@ -120,50 +125,49 @@ class ForkServer:
             return None
         if startup_environment(env) != startup_environment(self.environment):
             return None
-        request = {"command": command, "env": dict(env), "cwd": str(cwd) if cwd else None, "log": log}
+        # The working folder is named even when it is this process's: the fork server's may differ.
+        request = {"command": command, "env": dict(env), "cwd": str(cwd or os.getcwd()), "log": log}
         with self._lock:
             if self._broken:
                 return None
-            process = self._started()
+            self._started()
             try:
                 self._send({**request, "session": session})
-                while True:
+                while not self._broken:
                     for answer in self._read(timeout=None):
                         pid: int = answer["started"]
-                        self._exits.pop(pid, None)  # a number used again
-                        self._unreaped.discard(pid)
-                        self._children.add(pid)
+                        if pid not in self._ended:  # not already said to have ended, in the same read
+                            self._running.add(pid)
                         return ForkedProcess(self, pid, command)
             except BaseException:
                 # Its answer may still be in the pipe, and would be taken for the next one's.
-                self._end(process)
+                self._end()
                 raise
-
-    @property
-    def pid(self) -> int | None:
-        """The fork server's own process number, once started."""
-        return self._process.pid if self._process is not None else None
+        raise ForkServerError(f"the fork server ended before it answered: {self._printed()}")
 
     def exit_code(self, pid: int, timeout: float) -> int | None:
-        """`pid`'s return code, once the fork server has said it ended (waiting up to `timeout` for news),
+        """`pid`'s return code once the fork server has said it ended (waiting up to `timeout` for news),
         and reaped it: as after `Popen.wait`, the number is then free for another process."""
         with self._lock:
-            waiting = pid not in self._exits and self._process is not None and not self._broken
-            if waiting and self._read(timeout):
-                raise ForkServerError("the fork server answered what nobody asked")
-            if pid in self._unreaped and not self._broken:
-                self._send({"reap": pid})
-                while {"reaped": pid} not in self._read(timeout=None):
-                    pass
-                self._unreaped.discard(pid)
-            return self._exits.get(pid)
+            try:
+                if pid not in self._ended and not self._broken and self._read(timeout):
+                    raise ForkServerError("the fork server answered what nobody asked")
+                if pid not in self._ended:
+                    return self._forget(pid) if self._broken and pid in self._running else None
+                if not self._broken:
+                    self._send({"reap": pid})
+                    while not self._broken and {"reaped": pid} not in self._read(timeout=None):
+                        pass
+                return self._ended.pop(pid)
+            except BaseException:
+                self._end()  # an answer may be left in the pipe
+                raise
 
     def close(self) -> None:
         with self._lock:
-            if self._process is not None:
-                self._end(self._process)
+            self._end()
 
-    def _started(self) -> subprocess.Popen[bytes]:
+    def _started(self) -> None:
         if self._process is None:
             self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _end, with the server
             self._process = subprocess.Popen(
@@ -174,7 +178,6 @@ class ForkServer:
                 env=self.environment,
                 process_group=0,
             )
-        return self._process
 
     def _send(self, message: dict[str, Any]) -> None:
         assert self._process is not None
@@ -183,11 +186,13 @@ class ForkServer:
             self._process.stdin.write(json.dumps(message).encode() + b"\n")
             self._process.stdin.flush()
         except OSError as exc:
-            self._end(self._process)
-            raise ForkServerError(f"the fork server ended: {self._printed()}") from exc
+            printed = self._printed()
+            self._end()
+            raise ForkServerError(f"the fork server ended: {printed}") from exc
 
     def _read(self, timeout: float | None) -> list[dict[str, Any]]:
-        """One read of the pipe, waiting up to `timeout`: its exit notices are taken in, the rest returned."""
+        """One read of the pipe, waiting up to `timeout`: its exit notices are taken in, the rest returned.
+        At its end, the fork server is ended here (so callers look at `_broken`)."""
         assert self._process is not None
         assert self._process.stdout is not None
         pipe = self._process.stdout.fileno()
@@ -195,9 +200,8 @@ class ForkServer:
             return []
         data = os.read(pipe, 65536)
         if not data:
-            printed = self._printed()
-            self._end(self._process)
-            raise ForkServerError(f"the fork server ended: {printed}")
+            self._end()
+            return []
         return self._take_in(data)
 
     def _take_in(self, data: bytes) -> list[dict[str, Any]]:
@@ -206,22 +210,23 @@ class ForkServer:
         others = []
         for line in lines:
             answer = json.loads(line)
-            if "exited" not in answer:
+            if "exited" in answer:
+                self._ended[answer["exited"]] = answer["code"]
+                self._running.discard(answer["exited"])
+            else:
                 others.append(answer)
-                continue
-            self._exits[answer["exited"]] = answer["code"]
-            self._children.discard(answer["exited"])
-            self._unreaped.add(answer["exited"])
         return others
 
-    def _end(self, process: subprocess.Popen[bytes]) -> None:
-        """Stop the fork server: it ends its children itself when its stdin closes; if it cannot (it died,
-        or does not exit in time), they are killed here, group by group."""
+    def _end(self) -> None:
+        """Stop the fork server. It ends its children when its stdin closes, and reaps them; what it could
+        not end (it died, or did not exit in time) is killed here, group by group."""
+        process = self._process
+        if self._broken or process is None:
+            self._broken = True
+            return
         self._broken = True
         assert process.stdin is not None
         assert process.stdout is not None
-        if process.stdout.closed:  # ended already
-            return
         with suppress(OSError):
             process.stdin.close()
         deadline = time.monotonic() + CLOSE_TIMEOUT_S
@@ -235,18 +240,28 @@ class ForkServer:
         if process.poll() is None:
             process.kill()
         process.wait()
-        for pid in self._children:  # what it could not end; pytest, their subreaper, reaps them
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-            with suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            self._exits[pid] = -signal.SIGKILL
-        self._children.clear()
-        self._unreaped.clear()  # it reaped its zombies as it exited
+        if process.returncode != 0:
+            # It died: its zombies are now pytest's, their subreaper (tests/leftovers.py), to reap.
+            for pid in self._ended:
+                with suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+        for pid in list(self._running):
+            self._forget(pid)
         if self._errors is not None:
             self._errors.close()
             self._errors = None
-        self._process = process  # kept, so a later start sees it ended and starts anew
+
+    def _forget(self, pid: int) -> int:
+        """A child the fork server did not say it ended, killed with its group and reaped here, with the
+        code it ended with: pytest is the subreaper of what the fork server left (tests/leftovers.py)."""
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # nothing to a child that had ended already
+        code = -signal.SIGKILL
+        with suppress(ChildProcessError):  # not pytest's: gone to init, which reaps it
+            code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        self._running.discard(pid)
+        self._ended[pid] = code
+        return code
 
     def _printed(self) -> str:
         if self._errors is None:
@@ -299,56 +314,68 @@ def serve_forks(package: str, warm: list[str]) -> dict[str, Any] | None:
                 code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
                 say({"exited": pid, "code": code})
 
-    while True:
-        readable = select.select([0, wake_read], [], [])[0]
-        if wake_read in readable:
-            with suppress(BlockingIOError):
-                while os.read(wake_read, 4096):
-                    pass
-        tell_ended()
-        if 0 not in readable:
-            continue
-        data = os.read(0, 65536)
-        if not data:
+    parent = os.getpid()
+    try:
+        while True:
+            readable = select.select([0, wake_read], [], [])[0]
+            if wake_read in readable:
+                with suppress(BlockingIOError):
+                    while os.read(wake_read, 4096):
+                        pass
+            tell_ended()
+            if 0 not in readable:
+                continue
+            data = os.read(0, 65536)
+            if not data:
+                for pid in running:
+                    with suppress(ProcessLookupError, PermissionError):
+                        os.killpg(pid, signal.SIGKILL)
+                for pid in running:
+                    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+                    with suppress(OSError):  # a client that went away does not need to know
+                        say({"exited": pid, "code": code})
+                for pid in ended:
+                    os.waitpid(pid, 0)
+                running.clear()
+                return None
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                request = json.loads(line)
+                if "reap" in request:
+                    if request["reap"] in ended:
+                        ended.discard(request["reap"])
+                        os.waitpid(request["reap"], 0)
+                    say({"reaped": request["reap"]})
+                    continue
+                group_made, group_told = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(group_made)
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    os.close(wake_read)
+                    os.close(wake_write)
+                    if request["session"]:
+                        os.setsid()
+                    else:
+                        os.setpgid(0, 0)
+                    os.close(
+                        group_told
+                    )  # the parent may answer now: a signal to the group reaches this child
+                    return dict(request)
+                os.close(group_told)
+                os.read(group_made, 1)  # returns at the child's close, or its exit
+                os.close(group_made)
+                running.add(pid)
+                say({"started": pid})
+    finally:
+        # However this loop ends in the fork server (an error, a client gone), nothing it started outlives
+        # it. A forked child leaves through here too, and kills nothing.
+        if os.getpid() == parent:
             for pid in running:
                 with suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
-            for pid in running:
-                code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-                with suppress(OSError):  # a client that went away does not need to know
-                    say({"exited": pid, "code": code})
-            for pid in ended:
-                os.waitpid(pid, 0)
-            return None
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            request = json.loads(line)
-            if "reap" in request:
-                if request["reap"] in ended:
-                    ended.discard(request["reap"])
-                    os.waitpid(request["reap"], 0)
-                say({"reaped": request["reap"]})
-                continue
-            group_made, group_told = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(group_made)
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.close(wake_read)
-                os.close(wake_write)
-                if request["session"]:
-                    os.setsid()
-                else:
-                    os.setpgid(0, 0)
-                os.close(group_told)  # the parent may answer now: a signal to the group reaches this child
-                return dict(request)
-            os.close(group_told)
-            os.read(group_made, 1)  # returns at the child's close, or its exit
-            os.close(group_made)
-            running.add(pid)
-            say({"started": pid})
 
 
 def run_as_command(request: dict[str, Any]) -> None:
@@ -362,8 +389,7 @@ def run_as_command(request: dict[str, Any]) -> None:
     nothing = os.open(os.devnull, os.O_RDONLY)
     os.dup2(nothing, 0)
     os.close(nothing)
-    if request["cwd"] is not None:
-        os.chdir(request["cwd"])
+    os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     command: list[str] = request["command"]
