@@ -108,8 +108,14 @@ def proxy_beside(settings: Settings) -> ProxySettings:
     from .settings import ProxySettings, load_settings
 
     host = "127.0.0.1" if settings.host in ("", "0.0.0.0", "::") else settings.host
-    shown = f"[{host}]" if ":" in host else host
-    return load_settings(ProxySettings, port=settings.proxy_port, target=f"http://{shown}:{settings.port}")
+    return load_settings(
+        ProxySettings, port=settings.proxy_port, target=f"http://{address(host, settings.port)}"
+    )
+
+
+def address(host: str, port: int) -> str:
+    """`host:port`, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def why_unlistenable(host: str, port: int) -> str | None:
@@ -126,8 +132,7 @@ def why_unlistenable(host: str, port: int) -> str | None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            shown = f"[{host}]" if ":" in host else host
-            return f"cannot listen on {shown}:{port}: {(exc.strerror or str(exc)).lower()}"
+            return f"cannot listen on {address(host, port)}: {(exc.strerror or str(exc)).lower()}"
     return None
 
 

@@ -283,8 +283,7 @@ FORKS = ForkServer(
     PACKAGE,
     clean_environment(),
     warm=[
-        "uvicorn.loops.uvloop",
-        "sqlalchemy.dialects.postgresql.psycopg" if POSTGRES_URL else "sqlalchemy.dialects.sqlite.pysqlite",
+        "sqlalchemy.dialects.postgresql.psycopg" if POSTGRES_URL else "sqlalchemy.dialects.sqlite.pysqlite"
     ],
 )
 

@@ -126,13 +126,19 @@ class ForkServer:
         if startup_environment(env) != startup_environment(self.environment):
             return None
         # The working folder is named even when it is this process's: the fork server's may differ.
-        request = {"command": command, "env": dict(env), "cwd": str(cwd or os.getcwd()), "log": log}
+        request = {
+            "command": command,
+            "env": dict(env),
+            "cwd": str(cwd or os.getcwd()),
+            "log": log,
+            "session": session,
+        }
         with self._lock:
             if self._broken:
                 return None
             self._started()
             try:
-                self._send({**request, "session": session})
+                self._send(request)
                 while not self._broken:
                     for answer in self._read(timeout=None):
                         pid: int = answer["started"]
@@ -280,6 +286,7 @@ SERVER_MODULES = [
     "uvicorn.server",
     "uvicorn.main",
     "uvicorn.loops.auto",
+    "uvicorn.loops.uvloop",  # uvloop is a dependency wherever there is fork
     "uvicorn.lifespan.on",
     "uvicorn.protocols.http.httptools_impl",
 ]

@@ -66,12 +66,12 @@ def run_anew(arguments: list[str], cwd: Path, log: Path) -> int:
         return process.wait(timeout=60)
 
 
-def run_forked(forks: ForkServer, arguments: list[str], cwd: Path, log: Path) -> int:
+def spawn_forked(forks: ForkServer, arguments: list[str], cwd: Path | None, log: Path) -> ForkedProcess:
     log.touch()
     command = [sys.executable, "-m", PACKAGE, *arguments]
     forked = forks.spawn(command, clean_environment(), cwd, str(log), session=False)
     assert forked is not None
-    return forked.wait(timeout=60)
+    return forked
 
 
 def last_lines(log: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_a_forked_command_says_and_exits_as_the_command_started_anew(
 ) -> None:
     anew, forked = tmp_path / "anew.log", tmp_path / "forked.log"
     code = run_anew(arguments, tmp_path, anew)
-    assert run_forked(shared_forks, arguments, tmp_path, forked) == code
+    assert spawn_forked(shared_forks, arguments, tmp_path, forked).wait(timeout=60) == code
     assert forked.read_text() == anew.read_text() != ""
 
 
@@ -191,12 +191,7 @@ def test_when_the_fork_server_dies_its_servers_are_ended_and_later_ones_start_an
 ) -> None:
     server = emulator(forks, tmp_path).start()
     # And a child that has ended but that nobody has asked about: a zombie the fork server holds.
-    log = tmp_path / "version.log"
-    log.touch()
-    version = forks.spawn(
-        [sys.executable, "-m", PACKAGE, "--version"], clean_environment(), None, str(log), session=False
-    )
-    assert version is not None
+    version = spawn_forked(forks, ["--version"], None, tmp_path / "version.log")
     while not is_zombie(version.pid):
         time.sleep(0.01)
     try:
