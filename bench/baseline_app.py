@@ -115,16 +115,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--log-level", default="info", help="uvicorn log level (the emulator's default: info)"
     )
     arguments = parser.parse_args(argv)
+    serve(app, arguments.host, arguments.port, arguments.log_level)
 
+
+def serve(application: FastAPI, host: str, port: int, log_level: str) -> None:
+    """The call app/cli.py makes for the emulator, less its protocol subclass (see above)."""
     import uvicorn
 
-    # The call app/cli.py makes for the emulator, less its protocol subclass (see above).
     uvicorn.run(
-        app,
-        host=arguments.host,
-        port=arguments.port,
-        log_level=arguments.log_level,
-        access_log=arguments.log_level in ("debug", "trace"),
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level in ("debug", "trace"),
         server_header=False,
         ws="none",
     )

@@ -37,6 +37,7 @@ from twilio_conversations_emulator.testing.server import StartError  # noqa: E40
 from twilio_conversations_emulator.testing.server import clean_environment as clean_environment  # noqa: E402
 
 BASELINE_APP = REPO / "bench" / "baseline_app.py"
+SQLMODEL_APP = REPO / "bench" / "sqlmodel_app.py"
 
 ACCOUNT_SID = "AC00000000000000000000000000000000"
 AUTH_TOKEN = "demo-auth-token"
@@ -203,6 +204,18 @@ def baseline_process(
         ]
 
     return CommandServer(name, command, log_folder, env=env, startup_timeout=startup_timeout)
+
+
+def sqlmodel_process(database: Path, log_folder: Path, *, name: str = "FastAPI + SQLModel") -> CommandServer:
+    """bench/sqlmodel_app.py on `database`: the baseline with the emulator's storage stack under it."""
+
+    def command(port: int) -> list[str]:
+        return [
+            *(sys.executable, str(SQLMODEL_APP), "--host", "127.0.0.1", "--port", str(port)),
+            *("--database", str(database)),
+        ]
+
+    return CommandServer(name, command, log_folder)
 
 
 Server = TypeVar("Server", bound=ServerProcess)

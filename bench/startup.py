@@ -6,9 +6,10 @@
     python bench/startup.py --steps 7        # and the median time of each start-up step over 7 starts
 
 Each round starts each server once, as bench/run.py does (the emulator as a user starts it, on a fresh SQLite
-file with the shipped fixtures; the baseline FastAPI app), one after the other, so a busy machine weighs on
-all of them alike. Printed: median, minimum and maximum of each, and the emulator's excess over the baseline
-(the median of the rounds' differences), which moves less with the machine than either figure does.
+file with the shipped fixtures; bench/sqlmodel_app.py, the floor of the emulator's stack: the baseline with
+SQLModel on a fresh SQLite file under it; the baseline FastAPI app), one after the other, so a busy machine
+weighs on all of them alike. Printed: median, minimum and maximum of each, and each one's excess over the
+baseline (the median of the rounds' differences), which moves less with the machine than either figure does.
 
 `--compare REF` checks REF out into a temporary git worktree and runs the emulator from there with this
 environment's packages, under the import name REF's package has (`app` before its rename, else
@@ -44,6 +45,7 @@ from bench.servers import (
     commit_of,
     emulator_process,
     running,
+    sqlmodel_process,
     worktree,
 )
 
@@ -156,17 +158,18 @@ def measure(rounds: int, compare: str | None, imports: bool, steps: int) -> None
             sources[f"emulator at {commit}"] = Checkout.of(worktree(commit, stack, prefix="startup-"))
         for checkout in sources.values():
             checkout.compile()
-        samples: dict[str, list[float]] = {name: [] for name in [*sources, "baseline"]}
+        samples: dict[str, list[float]] = {}  # by server, in the order they start
         say(f"a warm-up round (files into the page cache), then {rounds} rounds ...")
         for attempt in range(-1, rounds):
             servers: list[ServerProcess] = [
                 emulator_process(folder / f"{attempt}-{index}.db", folder, name=name, checkout=checkout)
                 for index, (name, checkout) in enumerate(sources.items())
             ]
-            for server in [*servers, baseline_process(folder)]:
+            floor = sqlmodel_process(folder / f"{attempt}-floor.db", folder)
+            for server in [*servers, floor, baseline_process(folder)]:
                 with running(server):
                     if attempt >= 0:
-                        samples[server.name].append(server.startup_seconds)
+                        samples.setdefault(server.name, []).append(server.startup_seconds)
         print_samples(samples)
         if imports:
             print_import_times(folder)
