@@ -202,9 +202,12 @@ def hooked_service(api: httpx.Client, receiver: Receiver, filters: list[str]) ->
     return sid
 
 
-def scoped_webhook(api: httpx.Client, conversation_path: str, **configuration: Any) -> None:
+def scoped_webhook(api: httpx.Client, conversation_path: str, **configuration: Any) -> str:
+    """A new scoped webhook's SID."""
     answer = api.post(f"{conversation_path}/Webhooks", data=configuration)
     assert answer.status_code == 201, answer.text
+    sid: str = answer.json()["sid"]
+    return sid
 
 
 # --- every REST call of a conversation's life ----------------------------------------------------------
@@ -524,7 +527,7 @@ def test_scoped_webhooks_fire_after_the_services_in_creation_order(
     sid = hooked_service(api, receiver, ["onMessageAdded"])
     conversation = api.post(f"/v1/Services/{sid}/Conversations", data={}).json()
     path = f"/v1/Services/{sid}/Conversations/{conversation['sid']}"
-    scoped_webhook(
+    by_post = scoped_webhook(
         api,
         path,
         Target="webhook",
@@ -534,7 +537,7 @@ def test_scoped_webhooks_fire_after_the_services_in_creation_order(
             "Configuration.Filters": ["onMessageAdded", "onParticipantAdded"],
         },
     )
-    scoped_webhook(
+    by_get = scoped_webhook(
         api,
         path,
         Target="webhook",
@@ -544,7 +547,7 @@ def test_scoped_webhooks_fire_after_the_services_in_creation_order(
             "Configuration.Filters": ["onMessageAdded", "onMessageUpdated"],
         },
     )
-    scoped_webhook(
+    trigger = scoped_webhook(
         api,
         path,
         Target="trigger",
@@ -565,10 +568,12 @@ def test_scoped_webhooks_fire_after_the_services_in_creation_order(
     assert arrived["/scoped-get"].body == b""
     assert arrived["/scoped-get"].params["team"] == "a b"
     assert arrived["/scoped-post"].method == arrived["/trigger"].method == "POST"
-    # Every target gets the same parameters.
+    # Every target gets the same parameters; a scoped webhook's also name it, the service's hook none.
     expected = arrived["/post"].params
-    assert arrived["/scoped-post"].params == arrived["/trigger"].params == expected
-    assert without(arrived["/scoped-get"].params, "team") == expected
+    assert "WebhookSid" not in expected
+    assert arrived["/scoped-post"].params == {**expected, "WebhookSid": by_post}
+    assert arrived["/trigger"].params == {**expected, "WebhookSid": trigger}
+    assert without(arrived["/scoped-get"].params, "team") == {**expected, "WebhookSid": by_get}
 
     # The log lists them in order: the service's, then the conversation's in creation order.
     logged = deliveries(emulator)
@@ -591,6 +596,7 @@ def test_scoped_webhooks_fire_after_the_services_in_creation_order(
     assert answer.status_code == 200
     (updated,) = taken(receiver)
     assert (updated.path, updated.params["EventType"]) == ("/scoped-get", "onMessageUpdated")
+    assert updated.params["WebhookSid"] == by_get
     assert_signed(updated)
 
 
@@ -600,7 +606,7 @@ def test_removing_a_conversation_reaches_its_own_scoped_hooks(
     sid = new_service(api)
     conversation = api.post(f"/v1/Services/{sid}/Conversations", data={"UniqueName": "gone"}).json()
     path = f"/v1/Services/{sid}/Conversations/{conversation['sid']}"
-    scoped_webhook(
+    hook = scoped_webhook(
         api,
         path,
         Target="webhook",
@@ -617,6 +623,8 @@ def test_removing_a_conversation_reaches_its_own_scoped_hooks(
     assert (request.path, request.params["EventType"]) == ("/scoped", "onConversationRemoved")
     assert request.params["ConversationSid"] == conversation["sid"]
     assert request.params["UniqueName"] == "gone"
+    # The webhook is gone with the conversation, but its delivery still names it.
+    assert request.params["WebhookSid"] == hook
     assert_signed(request)
     assert [entry["configuration"] for entry in deliveries(emulator)] == ["conversation"]
     assert api.get(f"{path}/Webhooks").status_code == 404

@@ -314,8 +314,9 @@ def test_the_post_events_reach_the_scoped_webhooks_by_get_and_post_but_no_pre_ev
     receiver = service.receiver
     conversation = service.create(service.conversations, FriendlyName="scoped")
     path = f"{service.conversations}/{conversation['sid']}"
+    hooks = {}
     for hook_path, method in (("/scoped-get", "get"), ("/scoped-post", "POST")):
-        scoped_webhook(
+        hooks[hook_path] = scoped_webhook(
             service.api,
             path,
             Target="webhook",
@@ -344,7 +345,7 @@ def test_the_post_events_reach_the_scoped_webhooks_by_get_and_post_but_no_pre_ev
     }
     assert by_get.method == "GET"
     for request in (by_get, by_post):
-        assert request.params == expected
+        assert request.params == {**expected, "WebhookSid": hooks[request.path]}
         assert_signed(request)
     service.act("onConversationRemove", on)
     assert sorted(request.path for request in taken(receiver)) == [

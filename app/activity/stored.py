@@ -228,11 +228,18 @@ class Target:
     events: frozenset[str]
     # A trigger's keywords: it takes only messages whose body holds one.
     keywords: tuple[str, ...] = ()
+    # A conversation-scoped webhook's SID. Its deliveries carry it as `WebhookSid`, which is how a handler
+    # removes the webhook that called it (bots and Studio hand-offs do).
+    webhook_sid: str | None = None
 
     def takes(self, event: Event) -> bool:
         if event.name not in self.events:
             return False
         return not self.keywords or holds_keyword(event.parameters.get("Body", ""), self.keywords)
+
+    def parameters(self, common: dict[str, str]) -> dict[str, str]:
+        """A delivery's parameters: the sender's and the event's, then this target's own."""
+        return common if self.webhook_sid is None else {**common, "WebhookSid": self.webhook_sid}
 
 
 def holds_keyword(body: str, keywords: Sequence[str]) -> bool:
@@ -258,11 +265,11 @@ def _scoped_target(webhook: ConversationWebhook) -> Target | None:
         return None  # a studio flow: there is no Studio here to run it
     method = (webhook.method or SCOPED_DEFAULT_METHOD).upper()
     if webhook.target == "webhook":
-        return Target(CONVERSATION_SCOPE, webhook.url, method, frozenset(webhook.filters or ()))
+        events = frozenset(webhook.filters or ())
+        return Target(CONVERSATION_SCOPE, webhook.url, method, events, webhook_sid=webhook.sid)
     if webhook.target == "trigger" and webhook.triggers:
-        return Target(
-            CONVERSATION_SCOPE, webhook.url, method, frozenset({TRIGGERED_EVENT}), tuple(webhook.triggers)
-        )
+        events, keywords = frozenset({TRIGGERED_EVENT}), tuple(webhook.triggers)
+        return Target(CONVERSATION_SCOPE, webhook.url, method, events, keywords, webhook.sid)
     return None
 
 
@@ -339,7 +346,7 @@ async def deliver(
             configuration=targets[number].configuration,
             method=targets[number].method,
             url=targets[number].url,
-            parameters=sender.parameters(chat_service_sid, event),
+            parameters=targets[number].parameters(sender.parameters(chat_service_sid, event)),
         )
         for event, number in planned
     ]
