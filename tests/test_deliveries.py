@@ -56,6 +56,7 @@ LOG_KEYS = {
     "error_message",
     "duration_ms",
     "response_body",
+    "redirects",
 }
 
 
@@ -70,6 +71,8 @@ class Answer:
     content_type: str = "text/plain"
     # When set, the answer waits until the test opens it: "still waiting" without a clock to race.
     gate: threading.Event | None = None
+    # A redirect's target.
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.send_response(answer.status)
                 self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(answer.body)))
+                if answer.location is not None:
+                    self.send_header("Location", answer.location)
                 self.end_headers()
                 self.wfile.write(answer.body)
             except OSError:
@@ -760,6 +765,92 @@ def test_the_delivery_log_keeps_only_the_newest_entries(short_server: Server, re
     result = trigger(short_server, "onMessageAdd", params={**MESSAGE, "Body": "two"})
     assert deliveries(short_server) == result["deliveries"]
     assert [entry["parameters"]["Body"] for entry in deliveries(short_server)] == ["two", "two"]
+
+
+# --- redirects ----------------------------------------------------------------------------------------
+
+
+def test_a_pre_hook_that_redirects_is_answered_by_where_it_points(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    """A 307 repeats the POST at its Location (a relative one too), signed for that URL; the last answer
+    decides, as the first would have."""
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
+    receiver.answers["/pre"] = Answer(307, location="/pre/")
+    receiver.answers["/pre/"] = Answer(403, b"no thanks")
+    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
+    assert result["outcome"] == "rejected"
+    first, second = receiver.requests
+    assert [(request.method, request.path) for request in receiver.requests] == [
+        ("POST", "/pre"),
+        ("POST", "/pre/"),
+    ]
+    assert second.params == first.params
+    assert second.headers["i-twilio-idempotency-token"] == first.headers["i-twilio-idempotency-token"]
+    for request in receiver.requests:
+        assert_signed(request)
+    (entry,) = result["deliveries"]
+    assert (entry["url"], entry["redirects"]) == (receiver.url("/pre"), [receiver.url("/pre/")])
+    assert (entry["status"], entry["response_body"], entry["error"]) == (403, "no thanks", None)
+    assert entry["signature"] == first.headers["x-twilio-signature"]
+    assert deliveries(emulator) == result["deliveries"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_post_redirected_by_301_302_or_303_goes_on_as_a_get(
+    emulator: Server, api: httpx.Client, receiver: Receiver, status: int
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdded"])
+    receiver.answers["/post"] = Answer(status, location=receiver.url("/moved?team=a"))
+    trigger(emulator, "onMessageAdd", source="API", params=MESSAGE)
+    post, moved = receiver.requests
+    assert (post.method, moved.method) == ("POST", "GET")
+    # As HTTP clients do: the GET is the Location as given, without the form.
+    assert (moved.target, moved.body) == ("/moved?team=a", b"")
+    assert_signed(moved)
+    (entry,) = deliveries(emulator)
+    assert (entry["method"], entry["status"], entry["redirects"]) == (
+        "POST",
+        200,
+        [receiver.url("/moved?team=a")],
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(Answer(308, location="/pre/"), id="308: not among the redirects Twilio follows"),
+        pytest.param(Answer(304, location="/pre/"), id="304"),
+        pytest.param(Answer(302), id="302 without a Location"),
+        pytest.param(Answer(302, location="ftp://127.0.0.1/pre"), id="302 to another scheme"),
+    ],
+)
+def test_a_redirect_twilio_does_not_follow_is_the_answer(
+    emulator: Server, api: httpx.Client, receiver: Receiver, answer: Answer
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
+    receiver.answers["/pre"] = answer
+    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
+    assert [request.path for request in receiver.requests] == ["/pre", "/post"]
+    # Not a 2xx: no modification. Not a 4xx or 5xx: no rejection either.
+    assert result["outcome"] == "published"
+    pre, _ = result["deliveries"]
+    assert (pre["status"], pre["redirects"], pre["error"]) == (answer.status, [], None)
+
+
+def test_a_redirect_loop_is_given_up_after_ten_redirects(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
+    receiver.answers["/pre"] = Answer(307, location="/pre")
+    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
+    assert result["outcome"] == "published"  # no answer from a pre-event hook publishes unmodified
+    assert [request.path for request in receiver.on("/pre")] == ["/pre"] * 11
+    pre, post = result["deliveries"]
+    assert (pre["status"], pre["error"]) == (None, "too_many_redirects")
+    assert pre["redirects"] == [receiver.url("/pre")] * 10
+    assert post["status"] == 200
+    assert deliveries(emulator, status="too_many_redirects") == [pre]
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_SERVICE, CommandLine, Server, start_server
-from tests.test_deliveries import MESSAGE, Receiver, configure_service, deliveries, receiver, trigger
+from tests.test_deliveries import MESSAGE, Answer, Receiver, configure_service, deliveries, receiver, trigger
 
 __all__ = ["receiver"]
 
@@ -89,6 +89,24 @@ def test_other_spellings_of_loopback_are_blocked_too(
     trigger(restricted, "onMessageAdd", source="API", params=MESSAGE)
     assert receiver.requests == []
     assert [entry["error"] for entry in deliveries(restricted)] == ["blocked"]
+
+
+def test_a_redirect_outside_the_allow_list_is_blocked_and_never_contacted(
+    loopback_only: Server, receiver: Receiver
+) -> None:
+    with loopback_only.client() as api:
+        configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdded"])
+    # 10.255.255.1 is outside 127.0.0.0/8: were it contacted, the delivery would end in a timeout.
+    receiver.answers["/post"] = Answer(302, location="http://10.255.255.1/post")
+    trigger(loopback_only, "onMessageAdd", source="API", params=MESSAGE)
+    assert [request.path for request in receiver.requests] == ["/post"]
+    (entry,) = deliveries(loopback_only)
+    assert (entry["status"], entry["error"], entry["redirects"]) == (
+        None,
+        "blocked",
+        ["http://10.255.255.1/post"],
+    )
+    assert entry["error_message"].startswith("redirect not sent: 10.255.255.1 (10.255.255.1) is not among")
 
 
 def test_an_allowed_network_is_delivered_to(loopback_only: Server, receiver: Receiver) -> None:

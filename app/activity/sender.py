@@ -25,6 +25,10 @@ from ..twilio.signing import signature
 from .targets import TargetPolicy
 
 USER_AGENT = "TwilioProxy/1.1"
+# The redirects Twilio follows; any other 3xx is the answer. A 303, and a 301 or 302 after a POST, are
+# followed with a GET, as HTTP clients do; a 307 repeats the request.
+FOLLOWED_REDIRECTS = frozenset({301, 302, 303, 307})
+MAX_REDIRECTS = 10
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # Enough for any modification a pre-event answer can carry; a larger answer is cut, not buffered whole.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -91,6 +95,8 @@ async def send(
     token = secrets.token_hex(16)
     started = time.perf_counter()
 
+    redirects: list[str] = []
+
     def delivered(
         status: int | None = None,
         body: bytes = b"",
@@ -116,6 +122,7 @@ async def send(
             error_message=message,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             response_body=excerpt,
+            redirects=redirects,
         )
         return Sent(delivery, body)
 
@@ -128,17 +135,29 @@ async def send(
             message=f"not sent: no auth token is known for {call.account_sid} to sign with; give the "
             "account an auth_token in a fixture, or call the API once with its SID and token",
         )
-    is_post = call.method == "POST"
-    signed = signature(auth_token, url, call.parameters if is_post else None)
-    headers = {"X-Twilio-Signature": signed, "I-Twilio-Idempotency-Token": token, "User-Agent": USER_AGENT}
-    if is_post:
-        headers["Content-Type"] = FORM_CONTENT_TYPE
-    content = urlencode(call.parameters).encode() if is_post else None
+    method, hop = call.method, url
+    signed = _signature(auth_token, method, url, call.parameters)
     try:
-        # One deadline for the whole exchange: connecting, sending, and reading the answer.
+        # One deadline for the whole exchange: connecting, sending, reading the answer, and any redirects.
         async with asyncio.timeout(timeout):
-            async with client.stream(call.method, url, content=content, headers=headers) as response:
-                body = await _read_capped(response)
+            while True:
+                response, body = await _request(client, method, hop, call.parameters, auth_token, token)
+                next_hop = _redirected_to(response)
+                if next_hop is None:
+                    return delivered(status=response.status_code, body=body, signed=signed)
+                if len(redirects) == MAX_REDIRECTS:
+                    return delivered(
+                        error="too_many_redirects",
+                        message=f"not followed: more than {MAX_REDIRECTS} redirects",
+                        signed=signed,
+                    )
+                if response.status_code != 307:
+                    method = "GET"  # deliveries are GETs or POSTs: only a POST changes
+                hop = next_hop
+                redirects.append(hop)
+                refusal = await targets.refusal(hop) if targets is not None else None
+                if refusal is not None:
+                    return delivered(error="blocked", message=f"redirect not sent: {refusal}", signed=signed)
     except (TimeoutError, httpx.TimeoutException):
         return delivered(error="timeout", message=f"no answer within {timeout:g} s", signed=signed)
     except httpx.ConnectError as exc:
@@ -146,7 +165,43 @@ async def send(
         return delivered(error=kind, message=str(exc) or type(exc).__name__, signed=signed)
     except httpx.HTTPError as exc:
         return delivered(error="error", message=f"{type(exc).__name__}: {exc}", signed=signed)
-    return delivered(status=response.status_code, body=body, signed=signed)
+
+
+async def _request(
+    client: httpx.AsyncClient, method: str, url: str, parameters: dict[str, str], auth_token: str, token: str
+) -> tuple[httpx.Response, bytes]:
+    """One request of a delivery, signed for its own URL: a receiver validates the URL it was called on.
+    A POST carries the parameters as its form; a GET's are already in its URL, or were dropped by a
+    redirect that turned a POST into a GET."""
+    headers = {
+        "X-Twilio-Signature": _signature(auth_token, method, url, parameters),
+        "I-Twilio-Idempotency-Token": token,
+        "User-Agent": USER_AGENT,
+    }
+    content = None
+    if method == "POST":
+        headers["Content-Type"] = FORM_CONTENT_TYPE
+        content = urlencode(parameters).encode()
+    async with client.stream(method, url, content=content, headers=headers) as response:
+        return response, await _read_capped(response)
+
+
+def _signature(auth_token: str, method: str, url: str, parameters: dict[str, str]) -> str:
+    return signature(auth_token, url, parameters if method == "POST" else None)
+
+
+def _redirected_to(response: httpx.Response) -> str | None:
+    """Where a redirect Twilio follows sends the delivery; None when this answer is the last."""
+    import httpx
+
+    location = response.headers.get("location")
+    if response.status_code not in FOLLOWED_REDIRECTS or not location:
+        return None
+    try:
+        target = response.url.join(location)
+    except httpx.InvalidURL:
+        return None
+    return str(target) if target.scheme in ("http", "https") and target.host else None
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

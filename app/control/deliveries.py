@@ -6,13 +6,13 @@ nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .ring import RingLog
 
 # Why a delivery got no answer: what `error` holds, and what the log's `status` filter takes besides a status.
-ERROR_KINDS = ("timeout", "refused", "unreachable", "error", "no_auth_token", "blocked")
+ERROR_KINDS = ("timeout", "refused", "unreachable", "error", "no_auth_token", "blocked", "too_many_redirects")
 
 
 def valid_status_filter(wanted: str) -> bool:
@@ -43,6 +43,8 @@ class Delivery:
     error_message: str | None
     duration_ms: float
     response_body: str | None
+    # The URLs followed after `url`, in order, when the receiver redirected; `status` is the last answer's.
+    redirects: list[str] = field(default_factory=list)
 
     def matches_status(self, wanted: str) -> bool:
         """`wanted` is an HTTP status (`403`) or an error kind (`timeout`)."""
