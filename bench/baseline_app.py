@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-ACCOUNT_SID = "AC00000000000000000000000000000000"
-SERVICE_SID = "IS00000000000000000000000000000000"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.app_serving import ACCOUNT_SID, JSON_CONTENT_TYPE, SERVICE_SID, serve
 
 
 def configuration_bytes(filters: list[str], method: str) -> bytes:
@@ -116,21 +118,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     arguments = parser.parse_args(argv)
     serve(app, arguments.host, arguments.port, arguments.log_level)
-
-
-def serve(application: FastAPI, host: str, port: int, log_level: str) -> None:
-    """The call app/cli.py makes for the emulator, less its protocol subclass (see above)."""
-    import uvicorn
-
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level=log_level,
-        access_log=log_level in ("debug", "trace"),
-        server_header=False,
-        ws="none",
-    )
 
 
 if __name__ == "__main__":

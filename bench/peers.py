@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.baseline_app import DEFAULT_UPDATE, JSON_CONTENT_TYPE
+from bench.app_serving import JSON_CONTENT_TYPE
+from bench.baseline_app import DEFAULT_UPDATE
 from bench.servers import REPO, CommandServer, webhooks_path
 from bench.tools import NpmPackage, Unavailable, find_java, on_path, program_version
 

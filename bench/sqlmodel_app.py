@@ -32,7 +32,7 @@ from starlette.responses import Response  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.baseline_app import ACCOUNT_SID, JSON_CONTENT_TYPE, SERVICE_SID, serve  # noqa: E402
+from bench.app_serving import ACCOUNT_SID, JSON_CONTENT_TYPE, SERVICE_SID, serve  # noqa: E402
 
 
 class FloorWebhookConfiguration(SQLModel, table=True):
@@ -64,8 +64,9 @@ def create_app(database: Path) -> FastAPI:
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
+    # Async, as the emulator's handlers are: a plain def would start a thread pool at the first request.
     @app.get("/v1/Services/{ChatServiceSid}/Configuration/Webhooks")
-    def fetch_webhooks(ChatServiceSid: str) -> Response:
+    async def fetch_webhooks(ChatServiceSid: str) -> Response:
         with Session(engine) as session:
             row = session.get(FloorWebhookConfiguration, ChatServiceSid)
             if row is None:
