@@ -118,19 +118,26 @@ class TestDatabase:
             connection.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
             yield connection
 
-    def control_rows(self, table: str) -> int:
-        """Rows in a table of the shared control state (`--workers`, PostgreSQL): beside the data on
+    @contextmanager
+    def control_connection(self) -> Iterator[Connection]:
+        """A connection to the shared control state (`--workers`, PostgreSQL): beside the data on
         PostgreSQL, in the `-control` file beside a SQLite database."""
-        count = text(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - a table name from the test
         if self.path is None:
             with self.connect() as connection:
-                return int(connection.execute(count).scalar_one())
+                yield connection
+            return
         engine = create_engine(f"sqlite:///{self.path}-control", poolclass=NullPool)
         try:
-            with engine.connect() as connection:
-                return int(connection.execute(count).scalar_one())
+            with engine.begin() as connection:
+                yield connection
         finally:
             engine.dispose()
+
+    def control_rows(self, table: str) -> int:
+        """Rows in a table of the shared control state."""
+        count = text(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - a table name from the test
+        with self.control_connection() as connection:
+            return int(connection.execute(count).scalar_one())
 
     def execute(self, statement: str) -> None:
         with self.connect() as connection:

@@ -770,6 +770,20 @@ def test_the_delivery_log_keeps_only_the_newest_entries(short_server: Server, re
 # --- redirects ----------------------------------------------------------------------------------------
 
 
+def published_pre_delivery(
+    server: Server, api: httpx.Client, receiver: Receiver, answers: dict[str, Answer]
+) -> Any:
+    """Hooks to the receiver, its paths answered as given; an SDK message add that publishes unmodified
+    (nothing rejects, nothing modifies): its pre-event's log entry."""
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
+    receiver.answers.update(answers)
+    result = trigger(server, "onMessageAdd", params=MESSAGE)
+    assert result["outcome"] == "published"
+    pre, post = result["deliveries"]
+    assert (pre["hook"], post["hook"]) == ("pre", "post")
+    return pre
+
+
 def test_a_pre_hook_that_redirects_is_answered_by_where_it_points(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -823,33 +837,81 @@ def test_a_post_redirected_by_301_302_or_303_goes_on_as_a_get(
         pytest.param(Answer(304, location="/pre/"), id="304"),
         pytest.param(Answer(302), id="302 without a Location"),
         pytest.param(Answer(302, location="ftp://127.0.0.1/pre"), id="302 to another scheme"),
+        pytest.param(Answer(302, location="http://127.0.0.1:99999/pre"), id="302 to a port out of range"),
+        pytest.param(Answer(302, location=f"http://{'a' * 64}.test/pre"), id="302 to a label too long"),
     ],
 )
 def test_a_redirect_twilio_does_not_follow_is_the_answer(
     emulator: Server, api: httpx.Client, receiver: Receiver, answer: Answer
 ) -> None:
-    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
-    receiver.answers["/pre"] = answer
-    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
-    assert [request.path for request in receiver.requests] == ["/pre", "/post"]
     # Not a 2xx: no modification. Not a 4xx or 5xx: no rejection either.
-    assert result["outcome"] == "published"
-    pre, _ = result["deliveries"]
+    pre = published_pre_delivery(emulator, api, receiver, {"/pre": answer})
+    assert [request.path for request in receiver.requests] == ["/pre", "/post"]
     assert (pre["status"], pre["redirects"], pre["error"]) == (answer.status, [], None)
+
+
+def test_a_location_that_is_no_url_at_all_is_a_broken_answer(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    pre = published_pre_delivery(emulator, api, receiver, {"/pre": Answer(302, location="http://[::1/pre")})
+    assert (pre["status"], pre["error"], pre["redirects"]) == (None, "error", [])
+    assert "location" in pre["error_message"].lower()
+
+
+def test_a_redirect_is_signed_and_logged_without_its_fragment(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdded"])
+    receiver.answers["/post"] = Answer(307, location="/moved#part")
+    trigger(emulator, "onMessageAdd", source="API", params=MESSAGE)
+    _, moved = receiver.requests
+    assert moved.target == "/moved"
+    assert_signed(moved)
+    (entry,) = deliveries(emulator)
+    assert entry["redirects"] == [receiver.url("/moved")]
+
+
+def test_a_get_hook_redirected_by_307_requests_the_location_as_given(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdded"], Method="GET")
+    receiver.answers["/post"] = Answer(307, location="/moved?team=a")
+    trigger(emulator, "onMessageAdd", source="API", params=MESSAGE)
+    first, moved = receiver.requests
+    assert first.params["EventType"] == "onMessageAdded"  # the first GET carries the parameters
+    assert (moved.method, moved.target) == ("GET", "/moved?team=a")
+    assert_signed(moved)
+
+
+def test_a_pre_hook_redirected_to_a_modification_modifies(
+    emulator: Server, api: httpx.Client, receiver: Receiver
+) -> None:
+    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
+    receiver.answers["/pre"] = Answer(307, location="/pre/")
+    receiver.answers["/pre/"] = Answer(200, b'{"body": "edited"}', content_type="application/json")
+    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
+    assert result["outcome"] == "modified"
+    assert receiver.on("/post")[0].params["Body"] == "edited"
+
+
+def test_one_timeout_covers_every_redirect(short_server: Server, receiver: Receiver) -> None:
+    """Each answer comes within the 0.5 s timeout, both together do not: the delivery times out. (A busy
+    machine only makes that likelier.)"""
+    short_server.reset()
+    with short_server.client() as api:
+        redirect, refusal = Answer(307, delay=0.3, location="/pre/"), Answer(403, delay=0.3)
+        pre = published_pre_delivery(short_server, api, receiver, {"/pre": redirect, "/pre/": refusal})
+    assert (pre["status"], pre["error"]) == (None, "timeout")
 
 
 def test_a_redirect_loop_is_given_up_after_ten_redirects(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
-    configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdd", "onMessageAdded"])
-    receiver.answers["/pre"] = Answer(307, location="/pre")
-    result = trigger(emulator, "onMessageAdd", params=MESSAGE)
-    assert result["outcome"] == "published"  # no answer from a pre-event hook publishes unmodified
+    # No answer from a pre-event hook publishes unmodified.
+    pre = published_pre_delivery(emulator, api, receiver, {"/pre": Answer(307, location="/pre")})
     assert [request.path for request in receiver.on("/pre")] == ["/pre"] * 11
-    pre, post = result["deliveries"]
     assert (pre["status"], pre["error"]) == (None, "too_many_redirects")
     assert pre["redirects"] == [receiver.url("/pre")] * 10
-    assert post["status"] == 200
     assert deliveries(emulator, status="too_many_redirects") == [pre]
 
 

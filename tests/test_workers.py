@@ -18,8 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 from twilio_conversations_emulator.activity.sender import tls_context
 from twilio_conversations_emulator.control.ring import TRIM_EVERY
+from twilio_conversations_emulator.control.tables import log_entry
 from twilio_conversations_emulator.testing.server import free_port
 
 from tests.conftest import (
@@ -188,6 +190,25 @@ def test_deliveries_sign_with_the_token_seen_by_another_worker(cluster: Server, 
         assert_signed(request, token)
     logged = call(cluster, "GET", "/_emulator/deliveries", params={"account_sid": OTHER_ACCOUNT}).json()
     assert len(logged["deliveries"]) == 5
+
+
+def test_a_delivery_stored_by_another_version_is_still_listed(cluster: Server, receiver: Receiver) -> None:
+    """Replicas of two versions may share the control tables: an entry without a key this version added
+    (`redirects`), or with one it does not know, is listed with what it has."""
+    hook = {"PostWebhookUrl": receiver.url("/post"), "Filters": "onMessageAdded"}
+    assert call(cluster, "POST", webhooks_path(DEMO_SERVICE), data=hook).status_code == 200
+    event = {"account_sid": DEMO_ACCOUNT, "chat_service_sid": DEMO_SERVICE, "event": "onMessageAdd"}
+    (delivered,) = call(cluster, "POST", "/_emulator/events", json={**event, "source": "API"}).json()[
+        "deliveries"
+    ]
+    older = {name: value for name, value in delivered.items() if name != "redirects"}
+    with cluster.database.control_connection() as connection:
+        for entry in (older, {**delivered, "a_later_versions_key": 1}):
+            connection.execute(
+                insert(log_entry).values(log="deliveries", account_sid=DEMO_ACCOUNT, entry=entry)
+            )
+    listed = call(cluster, "GET", "/_emulator/deliveries").json()["deliveries"]
+    assert listed == [delivered, delivered, delivered]
 
 
 def test_deliveries_sign_with_the_last_token_used_whatever_worker_saw_the_others(

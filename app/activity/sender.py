@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # httpx is imported on first delivery: it would add ~0.1 s to
 
 
 from ..control.deliveries import Delivery
+from ..conversations.webhooks.rules import url_problem
 from ..twilio.clock import timestamp_ms
 from ..twilio.signing import signature
 from .targets import TargetPolicy
@@ -151,19 +152,21 @@ async def send(
                         message=f"not followed: more than {MAX_REDIRECTS} redirects",
                         signed=signed,
                     )
+                refusal = await targets.refusal(next_hop) if targets is not None else None
+                if refusal is not None:
+                    return delivered(error="blocked", message=f"redirect not sent: {refusal}", signed=signed)
                 if response.status_code != 307:
                     method = "GET"  # deliveries are GETs or POSTs: only a POST changes
                 hop = next_hop
                 redirects.append(hop)
-                refusal = await targets.refusal(hop) if targets is not None else None
-                if refusal is not None:
-                    return delivered(error="blocked", message=f"redirect not sent: {refusal}", signed=signed)
     except (TimeoutError, httpx.TimeoutException):
         return delivered(error="timeout", message=f"no answer within {timeout:g} s", signed=signed)
     except httpx.ConnectError as exc:
         kind = "refused" if _caused_by(exc, ConnectionRefusedError) else "unreachable"
         return delivered(error=kind, message=str(exc) or type(exc).__name__, signed=signed)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        # What a receiver's answer can still break beyond httpx's own errors (an address the resolver or
+        # the socket refuses) is its delivery's error, never the action's.
         return delivered(error="error", message=f"{type(exc).__name__}: {exc}", signed=signed)
 
 
@@ -191,17 +194,19 @@ def _signature(auth_token: str, method: str, url: str, parameters: dict[str, str
 
 
 def _redirected_to(response: httpx.Response) -> str | None:
-    """Where a redirect Twilio follows sends the delivery; None when this answer is the last."""
+    """Where a redirect Twilio follows sends the delivery; None when this answer is the last, as it is
+    when the `Location` is not a URL a webhook could be configured with."""
     import httpx
 
     location = response.headers.get("location")
     if response.status_code not in FOLLOWED_REDIRECTS or not location:
         return None
     try:
-        target = response.url.join(location)
+        # Without the fragment, which is never sent: it is signed and logged as it is requested.
+        target = str(response.url.join(location).copy_with(fragment=None))
     except httpx.InvalidURL:
         return None
-    return str(target) if target.scheme in ("http", "https") and target.host else None
+    return target if url_problem(target) is None else None
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

@@ -43,7 +43,8 @@ class Delivery:
     error_message: str | None
     duration_ms: float
     response_body: str | None
-    # The URLs followed after `url`, in order, when the receiver redirected; `status` is the last answer's.
+    # The URLs requested after `url`, in order, when the receiver redirected; `status` is the last answer's.
+    # `method` and `signature` are the first request's.
     redirects: list[str] = field(default_factory=list)
 
     def matches_status(self, wanted: str) -> bool:

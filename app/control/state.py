@@ -169,9 +169,16 @@ def reset(state: EmulatorState, account_sid: str | None) -> None:
     state.last_auth_tokens.forget(account_sid)
 
 
+def _known_fields(entry_type: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a stored entry that `entry_type` has: replicas of another version may share the table,
+    and a key one of them added must not break the others' reads."""
+    names = entry_type.__dataclass_fields__
+    return {name: value for name, value in data.items() if name in names}
+
+
 def _journal_entry(data: dict[str, Any]) -> JournalEntry:
-    return JournalEntry(**data)
+    return JournalEntry(**_known_fields(JournalEntry, data))
 
 
 def _delivery(data: dict[str, Any]) -> Delivery:
-    return Delivery(**data)
+    return Delivery(**_known_fields(Delivery, data))
