@@ -320,6 +320,20 @@ def start_server(tmp: Path, **options: Any) -> Server:
     return Server(process, database)
 
 
+def module_server(name: str, *extra_args: str) -> Any:
+    """A module-scoped fixture: the module's own server, started once with `extra_args`, stopped after
+    its last test. Named by what it is assigned to: `impatient = module_server("impatient", "--flag", "v")`.
+    """
+
+    @pytest.fixture(scope="module")
+    def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+        running = start_server(tmp_path_factory.mktemp(name), extra_args=list(extra_args))
+        yield running
+        running.process.stop()
+
+    return started
+
+
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester, whose nested pytest runs (and their xdist workers) leave out schemathesis's plugin, as this

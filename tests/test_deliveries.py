@@ -28,8 +28,8 @@ from tests.conftest import (
     DEMO_TOKEN,
     Server,
     assert_twilio_error,
+    module_server,
     new_service,
-    start_server,
     webhooks_path,
 )
 
@@ -728,14 +728,7 @@ def test_a_slow_receiver_delays_only_its_own_action(
 # --- a server with a short timeout and a small log -----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def short_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(
-        tmp_path_factory.mktemp("short"),
-        extra_args=["--webhook-timeout", "0.5", "--delivery-log-size", "2"],
-    )
-    yield running
-    running.process.stop()
+short_server = module_server("short", "--webhook-timeout", "0.5", "--delivery-log-size", "2")
 
 
 def test_a_pre_hook_that_times_out_publishes_unmodified(short_server: Server, receiver: Receiver) -> None:

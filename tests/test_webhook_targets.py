@@ -3,13 +3,12 @@ it names; any other target, however its name is spelled, is logged as blocked an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import DEMO_SERVICE, CommandLine, Server, start_server
+from tests.conftest import DEMO_SERVICE, CommandLine, Server, module_server
 from tests.test_deliveries import MESSAGE, Answer, Receiver, configure_service, deliveries, receiver, trigger
 
 __all__ = ["receiver"]
@@ -17,23 +16,8 @@ __all__ = ["receiver"]
 pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (see tests/conftest.py)
 
 
-@pytest.fixture(scope="module")
-def restricted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp("restricted"),
-        extra_args=["--webhook-allowed-targets", "10.0.0.0/8, hooks.example.com"],
-    )
-    yield server
-    server.process.stop()
-
-
-@pytest.fixture(scope="module")
-def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(
-        tmp_path_factory.mktemp("loopback"), extra_args=["--webhook-allowed-targets", "127.0.0.0/8"]
-    )
-    yield server
-    server.process.stop()
+restricted_server = module_server("restricted", "--webhook-allowed-targets", "10.0.0.0/8, hooks.example.com")
+loopback_server = module_server("loopback", "--webhook-allowed-targets", "127.0.0.0/8")
 
 
 @pytest.fixture
