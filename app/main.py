@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await emulator.after_answer.settle()  # webhooks still in flight go out before the stop
         emulator.dispose()
 
     app = FastAPI(
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, apply_fixtures: bool = True)
         max_body_bytes=settings.max_body_bytes,
         recorder=emulator,
         admin_token=settings.admin_token,
+        after_answer=emulator.after_answer,
     )
     for resource in RESOURCES:
         if resource.router is not None:

@@ -160,7 +160,8 @@ EMULATOR_OPERATIONS: dict[str, EmulatorOperation] = {
     ),
     "EmulatorReset": EmulatorOperation(
         "Wipe all state, then re-apply the start-up fixtures",
-        "Resources, the request journal, queued faults and the delivery log.",
+        "Resources, the request journal, queued faults and the delivery log, once this process's "
+        "webhooks still in flight (`after-answer`) have gone.",
         query=(("account_sid", "Reset only this account (`AC` + 32 hex digits)."),),
         bad_request=True,
     ),
@@ -215,6 +216,7 @@ EMULATOR_OPERATIONS: dict[str, EmulatorOperation] = {
             ("event", "Only this event type."),
             ("status", "Only deliveries with this outcome."),
             LIMIT,
+            ("wait", "`true`: first wait for this process's webhooks still in flight (`after-answer`)."),
         ),
         bad_request=True,
     ),

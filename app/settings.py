@@ -15,6 +15,7 @@ ENV_PREFIX = "TWILIO_EMULATOR_"
 PROXY_ENV_PREFIX = f"{ENV_PREFIX}PROXY_"
 
 AuthMode = Literal["permissive", "strict"]
+WebhookDelivery = Literal["before-answer", "after-answer"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
@@ -96,6 +97,13 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(
         default=5.0, gt=0, le=600, description="Seconds each webhook delivery is waited for."
     )
+    webhook_delivery: WebhookDelivery = Field(
+        default="before-answer",
+        description=(
+            "When a REST call's webhooks go: `before-answer` (its answer waits for them, so a test can "
+            "look at once) or `after-answer` (as Twilio: the answer first, the webhooks after it)."
+        ),
+    )
     admin_token: str | None = Field(
         default=None, description="When set, /_emulator/ calls (but health) need `Bearer <token>`."
     )
@@ -119,7 +127,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("auth_mode", "log_level", mode="before")
+    @field_validator("auth_mode", "log_level", "webhook_delivery", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

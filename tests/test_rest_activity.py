@@ -9,6 +9,7 @@ Twilio's own `RequestValidator`.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from tests.conftest import (
     DEMO_TOKEN,
     SERVICE_EVENTS,
     Server,
+    assert_twilio_error,
+    module_server,
     new_service,
     start_server,
     webhooks_path,
@@ -707,15 +710,8 @@ def test_a_failing_handler_leaves_the_answer_as_it_was(
         assert {(entry["status"], entry["error"]) for entry in logged} == {(None, "refused")}
 
 
-@pytest.fixture(scope="module")
-def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """Short waits, and deliveries only to 127.0.0.1."""
-    running = start_server(
-        tmp_path_factory.mktemp("impatient"),
-        extra_args=["--webhook-timeout", "0.3", "--webhook-allowed-targets", "127.0.0.1"],
-    )
-    yield running
-    running.process.stop()
+# Short waits, and deliveries only to 127.0.0.1.
+impatient = module_server("impatient", "--webhook-timeout", "0.3", "--webhook-allowed-targets", "127.0.0.1")
 
 
 def test_a_slow_or_blocked_handler_leaves_the_answer_as_it_was(impatient: Server, receiver: Receiver) -> None:
@@ -749,6 +745,77 @@ def test_a_slow_or_blocked_handler_leaves_the_answer_as_it_was(impatient: Server
     ]
     assert [request.path for request in receiver.on("/blocked")] == []
     assert_signed(receiver.on("/fine")[0])
+
+
+# --- after the answer (`--webhook-delivery after-answer`) ----------------------------------------------
+
+
+after_answer_server = module_server("after-answer", "--webhook-delivery", "after-answer")
+
+
+@pytest.fixture
+def after_answer(after_answer_server: Server) -> Server:
+    after_answer_server.reset()
+    return after_answer_server
+
+
+def held_message(server: Server, receiver: Receiver, held: threading.Event) -> dict[str, Any]:
+    """A message created with webhooks on, whose post-event the receiver holds until `held` is set: the
+    answer, which came while the webhook was held."""
+    receiver.answers["/post"] = Answer(200, b"ok", gate=held)
+    with server.client() as api:
+        sid = hooked_service(api, receiver, ["onMessageAdded"])
+        conversation = api.post(f"/v1/Services/{sid}/Conversations", data={}).json()
+        path = f"/v1/Services/{sid}/Conversations/{conversation['sid']}"
+        answer = api.post(f"{path}/Messages", headers=ENABLED, data={"Body": "hi"})
+    assert answer.status_code == 201, answer.text
+    message: dict[str, Any] = answer.json()
+    return message
+
+
+def test_after_answer_the_call_answers_before_its_webhook_is_answered(
+    after_answer: Server, receiver: Receiver
+) -> None:
+    """Before the answer, the held webhook would time out (5 s) before the call could answer; here the call
+    answers, the webhook waits for the test to let it go, and the log then shows it answered."""
+    held = threading.Event()
+    try:
+        message = held_message(after_answer, receiver, held)
+        assert receiver.arrived.wait(30)
+    finally:
+        held.set()
+    (logged,) = deliveries(after_answer, wait="true")
+    assert (logged["status"], logged["error"]) == (200, None)
+    (request,) = receiver.requests
+    assert request.params["MessageSid"] == message["sid"]
+    assert_signed(request)
+
+
+def test_after_answer_a_reset_waits_for_the_webhooks_in_flight(
+    after_answer: Server, receiver: Receiver
+) -> None:
+    """The delivery ends before the reset empties the log, so the next test starts with nothing of it."""
+    held = threading.Event()
+    try:
+        held_message(after_answer, receiver, held)
+        assert receiver.arrived.wait(30)
+        resetting = threading.Thread(target=after_answer.reset)
+        resetting.start()
+        resetting.join(0.3)  # the reset is waiting by now; on a busy machine it may not have arrived yet
+    finally:
+        held.set()
+    resetting.join(30)
+    assert not resetting.is_alive()
+    assert deliveries(after_answer, wait="true") == []
+
+
+@pytest.mark.parametrize("wait", ["yes", "True", "1", ""])
+def test_a_bad_wait_is_refused(after_answer: Server, wait: str) -> None:
+    before = deliveries(after_answer)
+    answer = httpx.get(f"{after_answer.base_url}/_emulator/deliveries", params={"wait": wait})
+    assert_twilio_error(answer, 400, 20002)
+    assert "Invalid wait: must be true or false" in answer.json()["message"]
+    assert deliveries(after_answer) == before
 
 
 # --- signing -------------------------------------------------------------------------------------------

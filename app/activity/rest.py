@@ -4,8 +4,8 @@ A create, update or delete of a conversation, participant or message made with
 `X-Twilio-Webhook-Enabled: true` sends its post-events, never a pre-event: first to the configuration
 `choose_configuration` picks (its post-event URL, for the events in its filters), then to each of the
 conversation's scoped webhooks that takes the event (`stored.py`). Their parameters are the stored rows'
-values. They go out after the write commits and before the answer, and nothing a handler does changes that
-answer.
+values. They go out after the write commits and before the answer (or after it, with `--webhook-delivery
+after-answer`), and nothing a handler does changes that answer.
 
 Routers call one function per action after their write; each does nothing without the header.
 """
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 HEADER = "x-twilio-webhook-enabled"
 SOURCE = "API"
+AFTER_ANSWER = "after-answer"
 
 
 def webhooks_enabled(call: TwilioCall) -> bool:
@@ -58,8 +59,10 @@ async def _announce(
     events: list[Event],
     hooks: Sequence[ConversationWebhook] | None = None,
 ) -> None:
-    """Deliver the events of a committed write. Never raises: the answer is the write's, whatever
-    happens here."""
+    """Deliver the events of a committed write, before the answer or, in `after-answer` mode, once it has
+    been sent. Where they go and who signs them is settled now, with the write. Never raises: the answer
+    is the write's, whatever happens here."""
+    names = ", ".join(event.name for event in events)
     try:
         with call.database.reading() as session:
             targets = post_event_targets(session, conversation, hooks)
@@ -71,9 +74,21 @@ async def _announce(
             signer = call.context.signer
             current = signer[1] if signer is not None and signer[0] == call.account_sid else None
             token = signing_token(account, emulator_state(call.request).last_auth_tokens, current)
-        await deliver(_sender(call, token), conversation.chat_service_sid, events, targets)
     except Exception:
-        logger.exception("cannot deliver %s", ", ".join(event.name for event in events))
+        logger.exception("cannot deliver %s", names)
+        return
+    sender = _sender(call, token)
+
+    async def delivery() -> None:
+        try:
+            await deliver(sender, conversation.chat_service_sid, events, targets)
+        except Exception:
+            logger.exception("cannot deliver %s", names)
+
+    if call.settings.webhook_delivery == AFTER_ANSWER:
+        call.context.after_answer.append(delivery)
+    else:
+        await delivery()
 
 
 # --- what the routers call after their write -------------------------------------------------------------

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ..control.deliveries import ERROR_KINDS, valid_status_filter
-from ..control.inputs import emulator_state, limit_query, sid_query
+from ..control.inputs import emulator_state, flag_query, limit_query, sid_query
 from ..edge.deps import DatabaseDep, SettingsDep
 from ..resource import Resource
 from ..twilio import sids
@@ -57,12 +57,18 @@ async def list_deliveries(request: Request) -> Response:
             INVALID_PARAMETER,
             f"Invalid status: an HTTP status (e.g. 403) or one of {', '.join(ERROR_KINDS)}",
         )
-    entries = emulator_state(request).deliveries.entries(
-        account_sid=sid_query(request, "account_sid", sids.ACCOUNT),
-        chat_service_sid=sid_query(request, "chat_service_sid", sids.SERVICE),
+    account_sid = sid_query(request, "account_sid", sids.ACCOUNT)
+    chat_service_sid = sid_query(request, "chat_service_sid", sids.SERVICE)
+    limit = limit_query(request)
+    state = emulator_state(request)
+    if flag_query(request, "wait"):
+        await state.after_answer.settle()
+    entries = state.deliveries.entries(
+        account_sid=account_sid,
+        chat_service_sid=chat_service_sid,
         event=query.get("event"),
         status=status,
-        limit=limit_query(request),
+        limit=limit,
     )
     return TwilioJSONResponse({"deliveries": [entry.as_json() for entry in entries]})
 

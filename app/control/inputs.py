@@ -68,6 +68,16 @@ def limit_query(request: Request) -> int | None:
     return int(limit)
 
 
+def flag_query(request: Request, name: str) -> bool:
+    """An optional `true` or `false` from the query string; absent is false."""
+    value = request.query_params.get(name)
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise TwilioError(400, INVALID_PARAMETER, f"Invalid {name}: must be true or false")
+
+
 def emulator_state(request: Request) -> EmulatorState:
     state: EmulatorState = request.app.state.emulator
     return state

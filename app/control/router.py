@@ -54,7 +54,10 @@ async def health(database: DatabaseDep) -> Response:
 @router.post("/reset", operation_id="EmulatorReset", status_code=204)
 async def reset(request: Request) -> Response:
     account_sid = sid_query(request, "account_sid", sids.ACCOUNT)
-    state.reset(emulator_state(request), account_sid)
+    emulator = emulator_state(request)
+    # Deliveries still in flight after their answers belong to what is being reset: they end first.
+    await emulator.after_answer.settle()
+    state.reset(emulator, account_sid)
     return no_content()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..fixtures import NamedDocument, apply_document
 from ..settings import Settings
 from ..twilio.clock import now, pinned
 from ..twilio.errors import TwilioError
+from .after_answer import AfterAnswer
 from .deliveries import Delivery, DeliveryLog
 from .faults import FaultQueue, Faults, TableFaultQueue
 from .journal import JournalEntry, RequestJournal
@@ -39,6 +40,8 @@ class EmulatorState:
     shared: SharedTables | None = None
     # The rows the start-up fixtures make in an empty database, worked out on the first reset.
     fixture_rows: dict[str, list[dict[str, Any]]] | None = None
+    # This process's webhooks still in flight after their answers (`--webhook-delivery after-answer`).
+    after_answer: AfterAnswer = field(default_factory=AfterAnswer)
 
     @classmethod
     def build(cls, settings: Settings, database: Database, fixtures: list[NamedDocument]) -> EmulatorState:

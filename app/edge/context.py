@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from starlette.types import Scope
 
@@ -22,6 +23,8 @@ class RequestContext:
     account_sid: str | None = None
     # (account, token) deliveries are signed with in permissive mode, remembered as the answer goes.
     signer: tuple[str, str] | None = None
+    # What the route leaves for after its answer has been sent (webhooks in `after-answer` mode).
+    after_answer: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _form: FormParameters | None = None
 
     @classmethod

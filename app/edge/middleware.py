@@ -15,6 +15,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..control.admin import check_admin_token, needs_admin_token
+from ..control.after_answer import AfterAnswer
 from ..control.journal import MAX_QUERY_CHARS, JournalEntry, RequestJournal, bounded_parameters
 from ..db import Database
 from ..twilio import sids
@@ -53,8 +54,10 @@ class TwilioEdgeMiddleware:
         max_body_bytes: int,
         recorder: RequestRecorder,
         admin_token: str | None = None,
+        after_answer: AfterAnswer | None = None,
     ):
         self.app = app
+        self.after_answer = after_answer or AfterAnswer()
         self.database = database
         self.strict_auth = strict_auth
         self.max_body_bytes = max_body_bytes
@@ -88,6 +91,10 @@ class TwilioEdgeMiddleware:
                 except Exception:  # a journal that cannot be written must not cost the answer
                     logger.exception("cannot record %s %s in the journal", scope["method"], scope["path"])
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                for work in context.after_answer:
+                    self.after_answer.start(work)
+                context.after_answer.clear()
 
         try:
             await self._handle(scope, receive, send_with_headers, context)
