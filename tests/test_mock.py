@@ -313,6 +313,30 @@ def test_a_webhook_delivery_reaches_a_local_receiver(receiver: Receiver) -> None
     assert_signed(post)
 
 
+def test_after_answer_webhooks_are_in_the_log_once_waited_for(receiver: Receiver) -> None:
+    """`deliveries()` waits for the webhooks still in flight: the REST call answered before its webhook."""
+    held = threading.Event()
+    receiver.answers["/post"] = Answer(200, b"ok", gate=held)
+    with mock_twilio(webhook_delivery="after-answer", webhook_allowed_targets="127.0.0.1") as emulator:
+        client = demo_client()
+        client.conversations.v1.services(DEMO_SERVICE).configuration.webhooks().update(
+            post_webhook_url=receiver.url("/post"), filters=["onConversationAdded"], method="POST"
+        )
+        try:
+            conversation = client.conversations.v1.services(DEMO_SERVICE).conversations.create(
+                friendly_name="later", x_twilio_webhook_enabled="true"
+            )
+            assert receiver.arrived.wait(30)  # sent, and held, after the answer came
+        finally:
+            held.set()
+        (delivered,) = emulator.deliveries(event="onConversationAdded")
+        assert (delivered["status"], delivered["parameters"]["ConversationSid"]) == (200, conversation.sid)
+        assert emulator.deliveries(status=200, limit=1) == [delivered]
+        assert emulator.deliveries(status="timeout") == []
+    [post] = receiver.on("/post")
+    assert_signed(post)
+
+
 # --- leaving nothing behind ----------------------------------------------------------------------------
 
 

@@ -59,6 +59,29 @@ class EmulatorControl:
     def clear_requests(self) -> None:
         self._call("DELETE", "/requests")
 
+    def deliveries(
+        self,
+        event: str | None = None,
+        status: str | int | None = None,
+        account_sid: str | None = None,
+        chat_service_sid: str | None = None,
+        limit: int | None = None,
+        wait: bool = True,
+    ) -> list[dict[str, Any]]:
+        """The webhook deliveries made, oldest first (the delivery log). `wait`: once the webhooks still
+        in flight after their answers (`webhook_delivery="after-answer"`) have ended."""
+        filters = {
+            "event": event,
+            "status": None if status is None else str(status),
+            "account_sid": account_sid,
+            "chat_service_sid": chat_service_sid,
+            "limit": limit,
+            "wait": "true" if wait else None,
+        }
+        params = {name: value for name, value in filters.items() if value is not None}
+        entries: list[dict[str, Any]] = self._call("GET", "/deliveries", params=params).json()["deliveries"]
+        return entries
+
     def fail(
         self,
         status: int | None = None,
