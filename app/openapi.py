@@ -221,7 +221,9 @@ EMULATOR_OPERATIONS: dict[str, EmulatorOperation] = {
         bad_request=True,
     ),
     "EmulatorClearDeliveries": EmulatorOperation(
-        "Clear the webhook delivery log", query=(ACCOUNT_FILTER,), bad_request=True
+        "Clear the webhook delivery log, once this process's webhooks in flight (`after-answer`) have ended",
+        query=(ACCOUNT_FILTER,),
+        bad_request=True,
     ),
 }
 

@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     def _workers_share_the_database(self) -> Settings:
         if self.workers > 1 and self.database_is_process_local:
             raise ValueError("an in-memory database cannot be shared by workers; use a file or PostgreSQL")
+        if self.workers > 1 and self.webhook_delivery == "after-answer":
+            # A reset answered by one worker could not wait for another's webhooks, which would then land
+            # in the shared log after it.
+            raise ValueError("webhook delivery after-answer needs one process: workers share one log")
         return self
 
     @property

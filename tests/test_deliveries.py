@@ -11,7 +11,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,6 +73,8 @@ class Answer:
     gate: threading.Event | None = None
     # A redirect's target.
     location: str | None = None
+    # What the handler does before it answers (e.g. calls the API, as a bot replying would).
+    before: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             receiver.arrived.set()
             answer = receiver.answers.get(urlsplit(self.path).path, Answer())
             time.sleep(answer.delay)
+            if answer.before is not None:
+                answer.before()
             if answer.gate is not None:
                 answer.gate.wait(60)
             try:

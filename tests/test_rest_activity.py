@@ -809,6 +809,35 @@ def test_after_answer_a_reset_waits_for_the_webhooks_in_flight(
     assert deliveries(after_answer, wait="true") == []
 
 
+def test_after_answer_the_log_waits_for_the_webhooks_a_handler_sets_off(
+    after_answer: Server, receiver: Receiver
+) -> None:
+    """A handler that replies through the API, as a bot would, starts a delivery while its own is in flight:
+    `wait=true` waits for that one too."""
+    replied = threading.Event()
+    with after_answer.client() as api:
+        sid = hooked_service(api, receiver, ["onMessageAdded"])
+        conversation = api.post(f"/v1/Services/{sid}/Conversations", data={}).json()
+        path = f"/v1/Services/{sid}/Conversations/{conversation['sid']}/Messages"
+
+        def reply_once() -> None:
+            if not replied.is_set():
+                replied.set()
+                with after_answer.client() as bot:
+                    bot.post(
+                        path, headers=ENABLED, data={"Body": "reply", "Author": "bot"}
+                    ).raise_for_status()
+
+        receiver.answers["/post"] = Answer(200, b"ok", before=reply_once)
+        api.post(path, headers=ENABLED, data={"Body": "first"}).raise_for_status()
+    logged = deliveries(after_answer, wait="true")
+    # In the order they ended, which is up to the handler's threads.
+    assert sorted((entry["parameters"]["Body"], entry["status"]) for entry in logged) == [
+        ("first", 200),
+        ("reply", 200),
+    ]
+
+
 @pytest.mark.parametrize("wait", ["yes", "True", "1", ""])
 def test_a_bad_wait_is_refused(after_answer: Server, wait: str) -> None:
     before = deliveries(after_answer)

@@ -261,6 +261,28 @@ def test_workers_refuse_an_in_memory_database(url: str) -> None:
     assert "in-memory database" in result.stderr
 
 
+def test_workers_refuse_after_answer_webhooks(tmp_path: Path) -> None:
+    """One worker could not wait, at a reset, for another's webhooks, which would land in the shared log
+    after it: refused at start, before the database is made."""
+    database = tmp_path / "never.db"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "twilio_conversations_emulator", "serve", "--port", str(free_port())),
+            *("--database", f"sqlite:///{database}", "--workers", "2", "--webhook-delivery", "after-answer"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "twilio-emulator: invalid --workers: Value error, webhook delivery after-answer needs one process: "
+        "workers share one log"
+    ]
+    assert not database.exists()
+
+
 def test_a_graceful_stop_ends_every_worker(tmp_path: Path) -> None:
     running = start_server(tmp_path, extra_args=["--workers", "2"])
     pids = pids_answering(running, wanted=2)

@@ -75,7 +75,10 @@ async def list_deliveries(request: Request) -> Response:
 
 @router.delete("/deliveries", operation_id="EmulatorClearDeliveries", status_code=204)
 async def clear_deliveries(request: Request) -> Response:
-    emulator_state(request).deliveries.clear(sid_query(request, "account_sid", sids.ACCOUNT))
+    account_sid = sid_query(request, "account_sid", sids.ACCOUNT)
+    state = emulator_state(request)
+    await state.after_answer.settle()  # what is in flight would land after the clear
+    state.deliveries.clear(account_sid)
     return no_content()
 
 

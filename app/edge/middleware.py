@@ -53,11 +53,11 @@ class TwilioEdgeMiddleware:
         strict_auth: bool,
         max_body_bytes: int,
         recorder: RequestRecorder,
+        after_answer: AfterAnswer,
         admin_token: str | None = None,
-        after_answer: AfterAnswer | None = None,
     ):
         self.app = app
-        self.after_answer = after_answer or AfterAnswer()
+        self.after_answer = after_answer
         self.database = database
         self.strict_auth = strict_auth
         self.max_body_bytes = max_body_bytes
@@ -92,9 +92,8 @@ class TwilioEdgeMiddleware:
                     logger.exception("cannot record %s %s in the journal", scope["method"], scope["path"])
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                for work in context.after_answer:
-                    self.after_answer.start(work)
-                context.after_answer.clear()
+                # Started before the request ends: a reset that follows the answer finds them in flight.
+                await self._start_after_answer(context)
 
         try:
             await self._handle(scope, receive, send_with_headers, context)
@@ -106,6 +105,12 @@ class TwilioEdgeMiddleware:
                 await _send_error(send_with_headers, generic_error(500))
         finally:
             self.in_flight -= 1
+            # What an answer that never finished left behind: its write is committed all the same.
+            await self._start_after_answer(context)
+
+    async def _start_after_answer(self, context: RequestContext) -> None:
+        while context.after_answer:
+            await self.after_answer.start(context.after_answer.pop(0))
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, context: RequestContext) -> None:
         headers: dict[str, str] = {}
