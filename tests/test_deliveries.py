@@ -781,6 +781,7 @@ def published_pre_delivery(
     return pre
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_pre_hook_that_redirects_is_answered_by_where_it_points(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -807,6 +808,7 @@ def test_a_pre_hook_that_redirects_is_answered_by_where_it_points(
     assert deliveries(emulator) == result["deliveries"]
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 @pytest.mark.parametrize("status", [301, 302, 303])
 def test_a_post_redirected_by_301_302_or_303_goes_on_as_a_get(
     emulator: Server, api: httpx.Client, receiver: Receiver, status: int
@@ -827,6 +829,7 @@ def test_a_post_redirected_by_301_302_or_303_goes_on_as_a_get(
     )
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 @pytest.mark.parametrize(
     "answer",
     [
@@ -847,6 +850,7 @@ def test_a_redirect_twilio_does_not_follow_is_the_answer(
     assert (pre["status"], pre["redirects"], pre["error"]) == (answer.status, [], None)
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_location_that_is_no_url_at_all_is_a_broken_answer(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -855,6 +859,7 @@ def test_a_location_that_is_no_url_at_all_is_a_broken_answer(
     assert "location" in pre["error_message"].lower()
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_redirect_is_signed_and_logged_without_its_fragment(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -868,6 +873,7 @@ def test_a_redirect_is_signed_and_logged_without_its_fragment(
     assert entry["redirects"] == [receiver.url("/moved")]
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_get_hook_redirected_by_307_requests_the_location_as_given(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -880,6 +886,7 @@ def test_a_get_hook_redirected_by_307_requests_the_location_as_given(
     assert_signed(moved)
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_pre_hook_redirected_to_a_modification_modifies(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -891,6 +898,7 @@ def test_a_pre_hook_redirected_to_a_modification_modifies(
     assert receiver.on("/post")[0].params["Body"] == "edited"
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_one_timeout_covers_every_redirect(short_server: Server, receiver: Receiver) -> None:
     """Each answer comes within the 0.5 s timeout, both together do not: the delivery times out. (A busy
     machine only makes that likelier.)"""
@@ -901,6 +909,7 @@ def test_one_timeout_covers_every_redirect(short_server: Server, receiver: Recei
     assert (pre["status"], pre["error"]) == (None, "timeout")
 
 
+@pytest.mark.backend_independent  # the sender's HTTP, whatever stores the hooks
 def test_a_redirect_loop_is_given_up_after_ten_redirects(
     emulator: Server, api: httpx.Client, receiver: Receiver
 ) -> None:

@@ -773,6 +773,7 @@ def held_message(server: Server, receiver: Receiver, held: threading.Event) -> d
     return message
 
 
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
 def test_after_answer_the_call_answers_before_its_webhook_is_answered(
     after_answer: Server, receiver: Receiver
 ) -> None:
@@ -791,6 +792,7 @@ def test_after_answer_the_call_answers_before_its_webhook_is_answered(
     assert_signed(request)
 
 
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
 def test_after_answer_a_reset_waits_for_the_webhooks_in_flight(
     after_answer: Server, receiver: Receiver
 ) -> None:
@@ -809,6 +811,7 @@ def test_after_answer_a_reset_waits_for_the_webhooks_in_flight(
     assert deliveries(after_answer, wait="true") == []
 
 
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
 def test_after_answer_the_log_waits_for_the_webhooks_a_handler_sets_off(
     after_answer: Server, receiver: Receiver
 ) -> None:
@@ -838,6 +841,7 @@ def test_after_answer_the_log_waits_for_the_webhooks_a_handler_sets_off(
     ]
 
 
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
 @pytest.mark.parametrize("wait", ["yes", "True", "1", ""])
 def test_a_bad_wait_is_refused(after_answer: Server, wait: str) -> None:
     before = deliveries(after_answer)

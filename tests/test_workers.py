@@ -261,6 +261,7 @@ def test_workers_refuse_an_in_memory_database(url: str) -> None:
     assert "in-memory database" in result.stderr
 
 
+@pytest.mark.backend_independent  # refused before any database
 def test_workers_refuse_after_answer_webhooks(tmp_path: Path) -> None:
     """One worker could not wait, at a reset, for another's webhooks, which would land in the shared log
     after it: refused at start, before the database is made."""
