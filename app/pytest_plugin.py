@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .testing.control import EmulatorControl, TwilioAccount
+from .testing.control import CONTROL_TIMEOUT_S, EmulatorControl, TwilioAccount
 from .testing.server import EmulatorProcess
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class TwilioEmulator(EmulatorControl):
 
         headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         base_url = base_url.rstrip("/")
-        control = httpx.Client(base_url=f"{base_url}/_emulator", headers=headers, timeout=30.0)
+        control = httpx.Client(base_url=f"{base_url}/_emulator", headers=headers, timeout=CONTROL_TIMEOUT_S)
         super().__init__(base_url, control)
         self.owned = owned
 

@@ -18,21 +18,22 @@ from __future__ import annotations
 
 import gc
 
-gc.disable()
+if __name__ == "__main__":
+    gc.disable()  # for the imports below, as the emulator's start-up; not when a test imports this
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
-from fastapi import FastAPI  # noqa: E402
-from sqlmodel import Field, Session, SQLModel, create_engine  # noqa: E402
-from starlette.responses import Response  # noqa: E402
+from fastapi import FastAPI
+from sqlmodel import Field, Session, SQLModel, create_engine
+from starlette.responses import Response
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.app_serving import ACCOUNT_SID, JSON_CONTENT_TYPE, SERVICE_SID, serve  # noqa: E402
+from bench.app_serving import ACCOUNT_SID, JSON_CONTENT_TYPE, SERVICE_SID, serve
 
 
 class FloorWebhookConfiguration(SQLModel, table=True):

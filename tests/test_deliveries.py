@@ -838,6 +838,8 @@ def test_a_post_redirected_by_301_302_or_303_goes_on_as_a_get(
         pytest.param(Answer(302), id="302 without a Location"),
         pytest.param(Answer(302, location="ftp://127.0.0.1/pre"), id="302 to another scheme"),
         pytest.param(Answer(302, location="http://127.0.0.1:99999/pre"), id="302 to a port out of range"),
+        pytest.param(Answer(307, location="http://"), id="307 to a scheme and no host"),
+        pytest.param(Answer(307, location="//"), id="307 to no host"),
         pytest.param(Answer(302, location=f"http://{'a' * 64}.test/pre"), id="302 to a label too long"),
     ],
 )

@@ -317,7 +317,10 @@ def test_after_answer_webhooks_are_in_the_log_once_waited_for(receiver: Receiver
     """`deliveries()` waits for the webhooks still in flight: the REST call answered before its webhook."""
     held = threading.Event()
     receiver.answers["/post"] = Answer(200, b"ok", gate=held)
-    with mock_twilio(webhook_delivery="after-answer", webhook_allowed_targets="127.0.0.1") as emulator:
+    # A long timeout: the held webhook must not time out before a busy machine lets the test release it.
+    with mock_twilio(
+        webhook_delivery="after-answer", webhook_timeout=60, webhook_allowed_targets="127.0.0.1"
+    ) as emulator:
         client = demo_client()
         client.conversations.v1.services(DEMO_SERVICE).configuration.webhooks().update(
             post_webhook_url=receiver.url("/post"), filters=["onConversationAdded"], method="POST"

@@ -9,7 +9,10 @@ Twilio's own `RequestValidator`.
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -750,7 +753,10 @@ def test_a_slow_or_blocked_handler_leaves_the_answer_as_it_was(impatient: Server
 # --- after the answer (`--webhook-delivery after-answer`) ----------------------------------------------
 
 
-after_answer_server = module_server("after-answer", "--webhook-delivery", "after-answer")
+# A long timeout: a held webhook must not time out before a busy machine lets the test release it.
+after_answer_server = module_server(
+    "after-answer", "--webhook-delivery", "after-answer", "--webhook-timeout", "60"
+)
 
 
 @pytest.fixture
@@ -824,12 +830,13 @@ def test_after_answer_the_log_waits_for_the_webhooks_a_handler_sets_off(
         path = f"/v1/Services/{sid}/Conversations/{conversation['sid']}/Messages"
 
         def reply_once() -> None:
-            if not replied.is_set():
-                replied.set()
-                with after_answer.client() as bot:
-                    bot.post(
-                        path, headers=ENABLED, data={"Body": "reply", "Author": "bot"}
-                    ).raise_for_status()
+            if replied.is_set():
+                # The reply's own delivery: slower than the first's, so a wait that missed it would show.
+                time.sleep(0.5)
+                return
+            replied.set()
+            with after_answer.client() as bot:
+                bot.post(path, headers=ENABLED, data={"Body": "reply", "Author": "bot"}).raise_for_status()
 
         receiver.answers["/post"] = Answer(200, b"ok", before=reply_once)
         api.post(path, headers=ENABLED, data={"Body": "first"}).raise_for_status()
@@ -839,6 +846,53 @@ def test_after_answer_the_log_waits_for_the_webhooks_a_handler_sets_off(
         ("first", 200),
         ("reply", 200),
     ]
+
+
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
+def test_after_answer_clearing_the_log_waits_for_the_webhooks_in_flight(
+    after_answer: Server, receiver: Receiver
+) -> None:
+    held = threading.Event()
+    try:
+        held_message(after_answer, receiver, held)
+        assert receiver.arrived.wait(30)
+        clearing = threading.Thread(
+            target=lambda: httpx.delete(f"{after_answer.base_url}/_emulator/deliveries")
+        )
+        clearing.start()
+        clearing.join(0.3)  # the clear is waiting by now; on a busy machine it may not have arrived yet
+    finally:
+        held.set()
+    clearing.join(30)
+    assert not clearing.is_alive()
+    assert deliveries(after_answer, wait="true") == []
+
+
+@pytest.mark.backend_independent  # when deliveries go, whatever stores them
+def test_after_answer_a_graceful_stop_lets_the_webhooks_in_flight_end(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    server = start_server(
+        tmp_path, extra_args=["--webhook-delivery", "after-answer", "--webhook-timeout", "60"]
+    )
+    held = threading.Event()
+    try:
+        held_message(server, receiver, held)
+        assert receiver.arrived.wait(30)
+        process = server.process.process
+        assert process is not None
+        process.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=0.5)  # still delivering (a busy machine only makes the stop slower)
+        held.set()
+        # uvicorn re-raises the signal once it has shut down: "killed by SIGTERM", after the shutdown.
+        assert process.wait(timeout=60) == -signal.SIGTERM
+        assert "Application shutdown complete." in server.process.log()
+        (request,) = receiver.requests
+        assert request.params["Body"] == "hi"
+    finally:
+        held.set()
+        server.process.stop()
 
 
 @pytest.mark.backend_independent  # when deliveries go, whatever stores them

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.backend_independent  # runs once, in the SQLite pass (s
 
 restricted_server = module_server("restricted", "--webhook-allowed-targets", "10.0.0.0/8, hooks.example.com")
 loopback_server = module_server("loopback", "--webhook-allowed-targets", "127.0.0.0/8")
+one_address_server = module_server("one-address", "--webhook-allowed-targets", "127.0.0.1")
 
 
 @pytest.fixture
@@ -76,17 +77,19 @@ def test_other_spellings_of_loopback_are_blocked_too(
 
 
 def test_a_redirect_outside_the_allow_list_is_blocked_and_never_contacted(
-    loopback_only: Server, receiver: Receiver
+    one_address_server: Server, receiver: Receiver
 ) -> None:
-    with loopback_only.client() as api:
+    one_address_server.reset()
+    with one_address_server.client() as api:
         configure_service(api, DEMO_SERVICE, receiver, ["onMessageAdded"])
-    # 10.255.255.1 is outside 127.0.0.0/8: were it contacted, the delivery would end in a timeout.
-    receiver.answers["/post"] = Answer(302, location="http://10.255.255.1/post")
-    trigger(loopback_only, "onMessageAdd", source="API", params=MESSAGE)
+    # 127.0.0.2 is not the one address allowed. Were it contacted, nothing listens there: "refused".
+    moved = f"http://127.0.0.2:{receiver.port}/post"
+    receiver.answers["/post"] = Answer(302, location=moved)
+    trigger(one_address_server, "onMessageAdd", source="API", params=MESSAGE)
     assert [request.path for request in receiver.requests] == ["/post"]
-    (entry,) = deliveries(loopback_only)
+    (entry,) = deliveries(one_address_server)
     assert (entry["status"], entry["error"], entry["redirects"]) == (None, "blocked", [])
-    assert entry["error_message"].startswith("redirect not sent: 10.255.255.1 (10.255.255.1) is not among")
+    assert entry["error_message"].startswith("redirect not sent: 127.0.0.2 (127.0.0.2) is not among")
 
 
 def test_an_allowed_network_is_delivered_to(loopback_only: Server, receiver: Receiver) -> None:

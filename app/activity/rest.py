@@ -75,10 +75,10 @@ async def _announce(
             signer = call.context.signer
             current = signer[1] if signer is not None and signer[0] == call.account_sid else None
             token = signing_token(account, emulator_state(call.request).last_auth_tokens, current)
+        sender, service = _sender(call, token), conversation.chat_service_sid
     except Exception:
         logger.exception("cannot deliver %s", names)
         return
-    sender, service = _sender(call, token), conversation.chat_service_sid
 
     async def delivery() -> None:
         try:

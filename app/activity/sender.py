@@ -202,6 +202,14 @@ def _redirected_to(response: httpx.Response) -> str | None:
     if response.status_code not in FOLLOWED_REDIRECTS or not location:
         return None
     try:
+        given = urlsplit(location)
+        # An absolute or scheme-relative Location without a host (`http://`, `//`) would join to the
+        # request's own URL.
+        if (given.scheme or location.startswith("//")) and not given.hostname:
+            return None
+    except ValueError:
+        return None
+    try:
         # Without the fragment, which is never sent: it is signed and logged as it is requested.
         target = str(response.url.join(location).copy_with(fragment=None))
     except httpx.InvalidURL:

@@ -25,9 +25,15 @@ class AfterAnswer:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # Work handed over but still waiting for a slot: in flight too, for settle().
+        self._waiting = 0
 
     async def start(self, work: Work) -> None:
-        await self._slots.acquire()
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
         task: asyncio.Task[None] = asyncio.ensure_future(work())
         # Held until done: the loop keeps only a weak reference to a task.
         self._tasks.add(task)
@@ -39,9 +45,10 @@ class AfterAnswer:
 
     async def settle(self) -> None:
         """Return once nothing is in flight, or after `SETTLE_LIMIT_S`."""
-        deadline = asyncio.get_running_loop().time() + SETTLE_LIMIT_S
-        while self._tasks:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            await asyncio.wait(set(self._tasks), timeout=remaining)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_LIMIT_S
+        while (self._tasks or self._waiting) and loop.time() < deadline:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
+            else:
+                await asyncio.sleep(0)  # a slot is free: the waiting work takes it on this turn

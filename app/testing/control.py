@@ -11,6 +11,12 @@ if TYPE_CHECKING:  # httpx is imported by whoever makes the client: pytest loads
     import httpx
 
 
+# Above the 60 s (control/after_answer.py's SETTLE_LIMIT_S) a reset or a waiting read of the delivery log
+# may first spend on webhooks still in flight; not imported from there, which would load asyncio into
+# every pytest session of an environment that has the plugin.
+CONTROL_TIMEOUT_S = 90.0
+
+
 @dataclass(frozen=True)
 class TwilioAccount:
     sid: str

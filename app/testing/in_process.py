@@ -28,7 +28,7 @@ import httpx
 
 from ..mock import NotEmulatedError
 from ..settings import TWILIO_BASE_URL, Settings
-from .control import EmulatorControl
+from .control import CONTROL_TIMEOUT_S, EmulatorControl
 
 if TYPE_CHECKING:
     import responses
@@ -206,7 +206,8 @@ class InProcessEmulator(EmulatorControl):
         from ..main import create_app
 
         self.settings = settings
-        self.app_loop = AppLoop(create_app(settings))
+        self.app = create_app(settings)
+        self.app_loop = AppLoop(self.app)
         transport = InProcessTransport(self.app_loop)
         headers = {"Authorization": f"Bearer {settings.admin_token}"} if settings.admin_token else {}
         # No proxies from the environment: they would take https:// away from the transport.
@@ -214,7 +215,7 @@ class InProcessEmulator(EmulatorControl):
             transport=transport,
             base_url=f"{TWILIO_BASE_URL}/_emulator",
             headers=headers,
-            timeout=30.0,
+            timeout=CONTROL_TIMEOUT_S,
             trust_env=False,
         )
         super().__init__(TWILIO_BASE_URL, control)
@@ -230,7 +231,11 @@ class InProcessEmulator(EmulatorControl):
             raise
 
     def deactivate(self) -> None:
-        self.app_loop.pause()
+        try:
+            # Webhooks still in flight after their answers (after-answer mode) end before the block does.
+            self.app_loop.run(self.app.state.emulator.after_answer.settle(), CONTROL_TIMEOUT_S)
+        finally:
+            self.app_loop.pause()
 
     def forward(self, request: PreparedRequest) -> Answer:
         """A request `requests` would have sent to Twilio, answered by this app: status, headers, body."""
