@@ -91,7 +91,11 @@ class TwilioEdgeMiddleware:
                 except Exception:  # a journal that cannot be written must not cost the answer
                     logger.exception("cannot record %s %s in the journal", scope["method"], scope["path"])
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+            if (
+                context.after_answer
+                and message["type"] == "http.response.body"
+                and not message.get("more_body")
+            ):
                 # Started before the request ends: a reset that follows the answer finds them in flight.
                 await self._start_after_answer(context)
 
@@ -105,8 +109,9 @@ class TwilioEdgeMiddleware:
                 await _send_error(send_with_headers, generic_error(500))
         finally:
             self.in_flight -= 1
-            # What an answer that never finished left behind: its write is committed all the same.
-            await self._start_after_answer(context)
+            if context.after_answer:
+                # What an answer that never finished left behind: its write is committed all the same.
+                await self._start_after_answer(context)
 
     async def _start_after_answer(self, context: RequestContext) -> None:
         while context.after_answer:
